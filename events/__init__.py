@@ -1,0 +1,1 @@
+"""The contract: event envelope, event data per aggregate, outcomes, topic names, serialisation."""

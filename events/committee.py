@@ -1,0 +1,14 @@
+"""Events of a committee's stream (stream id = `committee:{slug}`)."""
+
+from datetime import date
+
+from events.envelope import EventData
+from events.types import ShortText, Slug
+
+
+class CommitteeUpdateRecorded(EventData):
+    """A committee received an update: a reporting point that 'since the last update' starts from."""
+
+    committee: Slug
+    meeting_date: date
+    title: ShortText

@@ -1,0 +1,44 @@
+"""The envelope every event on `rectrack.events` carries around its data."""
+
+from datetime import date, datetime
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny
+
+from events.types import Role, ShortText
+
+
+class Actor(BaseModel):
+    """Who caused an event: a person or system, their team and their role."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: ShortText
+    team: ShortText
+    role: Role
+
+
+class EventData(BaseModel):
+    """Base of every event's data; subclasses name the fact in the past tense."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: str | None = Field(default=None, max_length=500)
+
+
+class Envelope(BaseModel):
+    """One immutable fact of one stream, as appended to the log."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: UUID
+    type: str
+    schema_version: int = Field(default=1, ge=1)
+    stream_id: str
+    stream_version: int = Field(ge=1)
+    effective_date: date
+    recorded_at: datetime
+    command_id: UUID
+    correlation_id: UUID
+    actor: Actor
+    data: SerializeAsAny[EventData]

@@ -1,0 +1,93 @@
+"""Events of a recommendation's stream (stream id = `{inspection_id}/r{n}` or `/afd{n}`)."""
+
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from events.envelope import EventData
+from events.types import (
+    Decision,
+    DelayReason,
+    DeliveryStatus,
+    Kind,
+    LongText,
+    Sha256,
+    ShortText,
+    Slug,
+)
+
+
+class RecommendationIssued(EventData):
+    """The inspectorate made a recommendation (or an area for development)."""
+
+    recommendation_id: str
+    inspection_id: Slug
+    number: int = Field(ge=1, le=10_000)
+    kind: Kind = "recommendation"
+    text: LongText
+    tracked: bool = True
+
+
+class OwnerAssigned(EventData):
+    """A team took ownership; the previous owner is kept so handovers are visible."""
+
+    recommendation_id: str
+    team: ShortText
+    owner_role: ShortText
+    note: LongText | None = None
+    previous_team: str | None = None
+    previous_owner_role: str | None = None
+
+
+class TargetDateSet(EventData):
+    """A target date was set or revised; the first one is kept and revisions counted."""
+
+    recommendation_id: str
+    target_date: date
+    reason: LongText
+    agreed_with_inspectorate: bool
+    original_target_date: date
+    revision: int = Field(ge=0)
+
+
+class ProgressReported(EventData):
+    """The owning team reported its position and whether delivery is on track."""
+
+    recommendation_id: str
+    position: LongText
+    delivery_status: DeliveryStatus
+    delay_reason: DelayReason | None = None
+
+
+class Document(BaseModel):
+    """A document submitted as evidence, identified by its content hash."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: ShortText
+    sha256: Sha256
+
+
+class EvidenceSubmitted(EventData):
+    """Evidence of improvement was submitted (for example an Evidence Summary Form)."""
+
+    recommendation_id: str
+    evidence_id: ShortText
+    summary: LongText
+    documents: tuple[Document, ...] = ()
+
+
+class ClosureProposed(EventData):
+    """The body proposed the recommendation for closure on the strength of its evidence."""
+
+    recommendation_id: str
+    rationale: LongText
+    evidence_ids: tuple[ShortText, ...] = Field(min_length=1)
+
+
+class InspectorateDecisionRecorded(EventData):
+    """The inspectorate closed, kept open, asked for more evidence, or superseded it."""
+
+    recommendation_id: str
+    decision: Decision
+    rationale: LongText

@@ -1,0 +1,86 @@
+"""Bytes in and out of the log: the only place events are parsed or dumped."""
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from events.committee import CommitteeUpdateRecorded
+from events.envelope import Envelope, EventData
+from events.inspection import InspectionPublished
+from events.outcome import Outcome
+from events.recommendation import (
+    ClosureProposed,
+    EvidenceSubmitted,
+    InspectorateDecisionRecorded,
+    OwnerAssigned,
+    ProgressReported,
+    RecommendationIssued,
+    TargetDateSet,
+)
+
+CURRENT_SCHEMA_VERSION = 1
+
+EVENT_TYPES: dict[str, type[EventData]] = {
+    cls.__name__: cls
+    for cls in (
+        InspectionPublished,
+        RecommendationIssued,
+        OwnerAssigned,
+        TargetDateSet,
+        ProgressReported,
+        EvidenceSubmitted,
+        ClosureProposed,
+        InspectorateDecisionRecorded,
+        CommitteeUpdateRecorded,
+    )
+}
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+# (type, schema_version) -> function turning that version's data into the next version's.
+UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+
+
+class UnreadableEvent(ValueError):
+    """Bytes on the events topic that are not a valid event of a known type."""
+
+
+def event_type_name(data: EventData) -> str:
+    """The wire name of an event data model."""
+    return type(data).__name__
+
+
+def dump_event(envelope: Envelope) -> bytes:
+    """Canonical JSON bytes of an envelope (sorted keys, so hashes are stable)."""
+    return orjson.dumps(envelope.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+
+
+def _upcast(event_type: str, version: int, data: dict[str, Any]) -> dict[str, Any]:
+    while version < CURRENT_SCHEMA_VERSION:
+        data = UPCASTERS[(event_type, version)](data)
+        version += 1
+    return data
+
+
+def parse_event(raw: bytes) -> Envelope:
+    """Parse bytes from the log into an envelope with typed data; raise UnreadableEvent."""
+    try:
+        doc = orjson.loads(raw)
+        event_type = doc["type"]
+        model = EVENT_TYPES[event_type]
+        version = int(doc.get("schema_version", 1))
+        data = model.model_validate(_upcast(event_type, version, doc["data"]))
+        return Envelope.model_validate({**doc, "data": data, "schema_version": version})
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, ValidationError) as exc:
+        raise UnreadableEvent(f"unreadable event: {exc}") from exc
+
+
+def dump_outcome(outcome: Outcome) -> bytes:
+    """JSON bytes of an outcome."""
+    return orjson.dumps(outcome.model_dump(mode="json"))
+
+
+def parse_outcome(raw: bytes) -> Outcome:
+    """Parse an outcome from the outcomes topic."""
+    return Outcome.model_validate_json(raw)

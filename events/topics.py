@@ -1,0 +1,27 @@
+"""Topic names. A prefix lets tests and side-by-side instances own their topics."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Topics:
+    """The four topics of one rectrack instance."""
+
+    commands: str
+    events: str
+    outcomes: str
+    dead_letters: str
+
+    @classmethod
+    def with_prefix(cls, prefix: str = "") -> "Topics":
+        """Names for an instance; the default prefix gives `rectrack.commands` and so on."""
+        return cls(
+            commands=f"{prefix}rectrack.commands",
+            events=f"{prefix}rectrack.events",
+            outcomes=f"{prefix}rectrack.outcomes",
+            dead_letters=f"{prefix}rectrack.deadletters",
+        )
+
+    def all(self) -> tuple[str, ...]:
+        """Every topic name, for creation and checks."""
+        return (self.commands, self.events, self.outcomes, self.dead_letters)

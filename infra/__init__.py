@@ -1,0 +1,1 @@
+"""Edges: settings, logging, the local broker and database, Kafka and PostgreSQL clients."""

@@ -1,0 +1,62 @@
+"""asyncpg pools bound to one schema, and the plain-SQL migrations applied at start."""
+
+from importlib import resources
+
+import asyncpg
+import structlog
+
+from infra.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+async def create_pool(settings: Settings, *, min_size: int = 1, max_size: int = 5) -> asyncpg.Pool:
+    """A pool whose connections see only this instance's schema."""
+    await _ensure_schema(settings)
+    pool: asyncpg.Pool = await asyncpg.create_pool(
+        settings.database_url,
+        min_size=min_size,
+        max_size=max_size,
+        server_settings={"search_path": settings.db_schema, "application_name": "rectrack"},
+    )
+    return pool
+
+
+async def _ensure_schema(settings: Settings) -> None:
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{settings.db_schema}"')
+    finally:
+        await conn.close()
+
+
+def _migrations() -> list[tuple[str, str]]:
+    folder = resources.files("projections").joinpath("migrations")
+    files = sorted(f.name for f in folder.iterdir() if f.name.endswith(".sql"))
+    return [(name, folder.joinpath(name).read_text()) for name in files]
+
+
+async def migrate(pool: asyncpg.Pool) -> list[str]:
+    """Apply migrations not yet applied, each in its own transaction; return their names."""
+    applied: list[str] = []
+    async with pool.acquire() as conn:
+        # One migrator at a time per database, whichever process starts first.
+        await conn.execute("SELECT pg_advisory_lock(4242)")
+        try:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
+            for name, sql in _migrations():
+                if name in done:
+                    continue
+                async with conn.transaction():
+                    await conn.execute(sql)
+                    await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
+                applied.append(name)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(4242)")
+    if applied:
+        log.info("migrations_applied", migrations=applied)
+    return applied

@@ -1,0 +1,56 @@
+"""The Faust app factory and the guard that keeps Faust's acks truthful."""
+
+import asyncio
+from collections.abc import Awaitable
+from pathlib import Path
+from typing import TypeVar
+
+import faust
+
+from infra.settings import Settings
+
+T = TypeVar("T")
+
+
+def _datadir(settings: Settings, component: str) -> Path:
+    # Faust creates only the last level itself.
+    path = settings.home / "faust" / component
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def make_app(settings: Settings, component: str) -> faust.App:
+    """A Faust app for one component; its consumer group is unique to the instance."""
+    return faust.App(
+        f"{settings.topic_prefix}rectrack-{component}",
+        broker=f"kafka://{settings.bootstrap_servers}",
+        store="memory://",
+        datadir=str(_datadir(settings, component)),
+        web_enabled=False,
+        topic_partitions=settings.partitions,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        broker_commit_every=1000,
+        broker_commit_interval=1.0,
+    )
+
+
+def raw_topic(app: faust.App, name: str) -> faust.TopicT:
+    """A topic whose keys and values stay bytes: parsing belongs to events/ and services/."""
+    return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw",
+                     value_serializer="raw")
+
+
+async def finish_before_ack(work: Awaitable[T]) -> T:
+    """Run a batch to completion even if the agent is cancelled mid-way.
+
+    Faust acks a taken batch in a `finally` clause, also on cancellation at shutdown, so
+    an interrupted batch would be committed unprocessed. Shielding the work and waiting for
+    it makes every ack follow the work it stands for.
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await task
+        raise

@@ -1,0 +1,81 @@
+"""aiokafka clients configured for rectrack's guarantees, and topic creation."""
+
+import asyncio
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from infra.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+# The log is the system of record: keep it forever, never compact it.
+TOPIC_CONFIG = {"retention.ms": "-1", "cleanup.policy": "delete"}
+
+
+def durable_producer(settings: Settings) -> AIOKafkaProducer:
+    """A producer whose acknowledged sends are on every in-sync replica, with no duplicates."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=2,
+        max_request_size=1_048_576,
+    )
+
+
+def reader(settings: Settings, **kwargs: object) -> AIOKafkaConsumer:
+    """A consumer with no group: the caller assigns partitions and seeks."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        group_id=None,
+        **kwargs,
+    )
+
+
+async def ensure_topics(settings: Settings) -> list[str]:
+    """Create this instance's topics with explicit partitions and retention; return new ones."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [t for t in settings.topics.all() if t not in existing]
+        created: list[str] = []
+        for name in wanted:
+            try:
+                await admin.create_topics(
+                    [NewTopic(name, settings.partitions, 1, topic_configs=TOPIC_CONFIG)]
+                )
+                created.append(name)
+            except TopicAlreadyExistsError:
+                continue
+        await _wait_for_leaders(admin, created)
+        if created:
+            log.info("topics_created", topics=created, partitions=settings.partitions)
+        return created
+    finally:
+        await admin.close()
+
+
+async def _wait_for_leaders(admin: AIOKafkaAdminClient, topics: list[str]) -> None:
+    for _ in range(100):
+        if not topics:
+            return
+        described = await admin.describe_topics(topics)
+        if all(t["partitions"] and t["error_code"] == 0 for t in described):
+            return
+        await asyncio.sleep(0.1)
+
+
+async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[int]:
+    """Partition numbers of a topic, from fresh cluster metadata.
+
+    A consumer without a subscription keeps no metadata for the topic, so
+    `partitions_for_topic` alone answers nothing.
+    """
+    cluster = await consumer._client.fetch_all_metadata()  # noqa: SLF001
+    return sorted(cluster.partitions_for_topic(topic) or ())

@@ -1,0 +1,88 @@
+"""Settings from the environment; every name is listed in the README."""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from events.topics import Topics
+
+DEFAULT_PARTITIONS = 6
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One rectrack instance's configuration."""
+
+    home: Path
+    kafka_port: int
+    kafka_controller_port: int
+    external_bootstrap: str | None
+    pg_port: int
+    external_database_url: str | None
+    db_schema: str
+    api_host: str
+    api_port: int
+    topic_prefix: str
+    partitions: int
+    log_level: str
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+        """Read RECTRACK_* / KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL from the environment."""
+        e = dict(os.environ if env is None else env)
+        home = Path(e.get("RECTRACK_HOME") or Path.home() / ".rectrack").expanduser()
+        return cls(
+            home=home.resolve(),
+            kafka_port=_int(e, "RECTRACK_KAFKA_PORT", 9092),
+            kafka_controller_port=_int(e, "RECTRACK_KAFKA_CONTROLLER_PORT", 9093),
+            external_bootstrap=e.get("KAFKA_BOOTSTRAP_SERVERS") or None,
+            pg_port=_int(e, "RECTRACK_PG_PORT", 55432),
+            external_database_url=e.get("DATABASE_URL") or None,
+            db_schema=e.get("RECTRACK_DB_SCHEMA") or "rectrack",
+            api_host=e.get("RECTRACK_API_HOST") or "127.0.0.1",
+            api_port=_int(e, "RECTRACK_API_PORT", 8000),
+            topic_prefix=e.get("RECTRACK_TOPIC_PREFIX", ""),
+            partitions=_int(e, "RECTRACK_PARTITIONS", DEFAULT_PARTITIONS),
+            log_level=e.get("RECTRACK_LOG_LEVEL") or "info",
+        )
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """The broker clients connect to."""
+        return self.external_bootstrap or f"localhost:{self.kafka_port}"
+
+    @property
+    def database_url(self) -> str:
+        """The PostgreSQL clients connect to."""
+        return self.external_database_url or f"postgresql://postgres@127.0.0.1:{self.pg_port}/postgres"
+
+    @property
+    def api_url(self) -> str:
+        """Where the API answers."""
+        host = "localhost" if self.api_host in ("127.0.0.1", "0.0.0.0") else self.api_host  # noqa: S104
+        return f"http://{host}:{self.api_port}"
+
+    @property
+    def topics(self) -> Topics:
+        """This instance's topic names."""
+        return Topics.with_prefix(self.topic_prefix)
+
+    @property
+    def run_dir(self) -> Path:
+        """Pid files."""
+        return self.home / "run"
+
+    @property
+    def log_dir(self) -> Path:
+        """Process logs."""
+        return self.home / "logs"

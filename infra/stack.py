@@ -1,0 +1,79 @@
+"""Bring the broker and the database up or down, and say how they are."""
+
+import asyncio
+from dataclasses import dataclass
+
+import structlog
+
+from infra.database import create_pool, migrate
+from infra.kafka_broker import LocalKafka
+from infra.kafka_clients import ensure_topics
+from infra.postgres import LocalPostgres
+from infra.processes import port_open
+from infra.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    """One line of `rectrack status`."""
+
+    name: str
+    running: bool
+    pid: int | None
+    address: str
+    managed: bool
+
+
+def start_infrastructure(settings: Settings) -> list[str]:
+    """Start what this instance manages (unless external), create topics, migrate; return what started."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    started = []
+    if settings.external_database_url is None and LocalPostgres(settings).start():
+        started.append("postgres")
+    if settings.external_bootstrap is None and LocalKafka(settings).start():
+        started.append("kafka")
+    asyncio.run(prepare(settings))
+    return started
+
+
+async def prepare(settings: Settings) -> None:
+    """Create topics and apply migrations (both idempotent)."""
+    await ensure_topics(settings)
+    pool = await create_pool(settings)
+    try:
+        await migrate(pool)
+    finally:
+        await pool.close()
+
+
+def stop_infrastructure(settings: Settings) -> list[str]:
+    """Stop what this instance manages; return what was running."""
+    stopped = []
+    if settings.external_bootstrap is None and LocalKafka(settings).stop():
+        stopped.append("kafka")
+    if settings.external_database_url is None and LocalPostgres(settings).stop():
+        stopped.append("postgres")
+    return stopped
+
+
+def infrastructure_status(settings: Settings) -> list[ServiceStatus]:
+    """Broker and database: running or not, where."""
+    kafka, pg = LocalKafka(settings), LocalPostgres(settings)
+    return [
+        ServiceStatus(
+            "kafka",
+            kafka.ready() if settings.external_bootstrap is None else True,
+            kafka.pid(),
+            settings.bootstrap_servers,
+            settings.external_bootstrap is None,
+        ),
+        ServiceStatus(
+            "postgres",
+            port_open(settings.pg_port) if settings.external_database_url is None else True,
+            pg.pid(),
+            settings.database_url,
+            settings.external_database_url is None,
+        ),
+    ]

@@ -1,0 +1,1 @@
+"""Read side: pure projections to SQL statements, the projector worker, queries, migrations."""

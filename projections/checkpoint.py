@@ -1,0 +1,115 @@
+"""Apply a batch of log records and the (partition, offset) checkpoint in one transaction."""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+from events.envelope import Envelope
+from events.registry import UnreadableEvent, parse_event
+from projections.statements import Statement
+
+Projector = Callable[[Envelope], list[Statement]]
+
+# Errors that belong to one event (bad data, a duplicate) rather than to the database being away.
+EVENT_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One message of the events topic."""
+
+    partition: int
+    offset: int
+    value: bytes
+
+
+@dataclass
+class BatchResult:
+    """What a batch did: applied, skipped as already applied, or failed and reported."""
+
+    applied: int = 0
+    skipped: int = 0
+    failed: int = 0
+
+
+async def apply_batch(
+    conn: asyncpg.Connection,
+    *,
+    projection: str,
+    topic: str,
+    records: Sequence[Record],
+    project: Projector,
+) -> BatchResult:
+    """Project records past each partition's checkpoint; redelivered records change nothing."""
+    result = BatchResult()
+    async with conn.transaction():
+        next_offsets = await _lock_checkpoints(conn, projection, topic, records)
+        for record in sorted(records, key=lambda r: (r.partition, r.offset)):
+            if record.offset < next_offsets[record.partition]:
+                result.skipped += 1
+                continue
+            error = await _apply_one(conn, record, project)
+            if error is None:
+                result.applied += 1
+            else:
+                result.failed += 1
+                await _record_error(conn, projection, topic, record, error)
+            next_offsets[record.partition] = record.offset + 1
+        await conn.executemany(
+            "UPDATE projection_checkpoints SET next_offset = $4, updated_at = now() "
+            "WHERE projection = $1 AND topic = $2 AND partition = $3",
+            [(projection, topic, p, offset) for p, offset in next_offsets.items()],
+        )
+    return result
+
+
+async def _lock_checkpoints(
+    conn: asyncpg.Connection, projection: str, topic: str, records: Sequence[Record]
+) -> dict[int, int]:
+    partitions = sorted({r.partition for r in records})
+    await conn.executemany(
+        "INSERT INTO projection_checkpoints (projection, topic, partition, next_offset) "
+        "VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING",
+        [(projection, topic, p) for p in partitions],
+    )
+    rows = await conn.fetch(
+        "SELECT partition, next_offset FROM projection_checkpoints "
+        "WHERE projection = $1 AND topic = $2 AND partition = ANY($3::int[]) FOR UPDATE",
+        projection, topic, partitions,
+    )
+    return {r["partition"]: r["next_offset"] for r in rows}
+
+
+async def _apply_one(conn: asyncpg.Connection, record: Record, project: Projector) -> str | None:
+    try:
+        statements = project(parse_event(record.value))
+    except (UnreadableEvent, TypeError) as exc:
+        return str(exc)
+    try:
+        async with conn.transaction():  # a savepoint: one bad event does not undo the batch
+            for statement in statements:
+                await conn.execute(statement.sql, *statement.args)
+    except EVENT_ERRORS as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+async def _record_error(
+    conn: asyncpg.Connection, projection: str, topic: str, record: Record, reason: str
+) -> None:
+    await conn.execute(
+        "INSERT INTO projection_errors (projection, topic, partition, \"offset\", reason, raw) "
+        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        projection, topic, record.partition, record.offset, reason[:2000], record.value,
+    )
+
+
+async def checkpoints(conn: asyncpg.Connection, projection: str, topic: str) -> dict[int, int]:
+    """The next offset to project in each partition."""
+    rows = await conn.fetch(
+        "SELECT partition, next_offset FROM projection_checkpoints "
+        "WHERE projection = $1 AND topic = $2",
+        projection, topic,
+    )
+    return {r["partition"]: r["next_offset"] for r in rows}

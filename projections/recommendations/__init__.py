@@ -1,0 +1,1 @@
+"""The recommendations read model: inspections, recommendations, history, counts, committees."""

@@ -1,0 +1,185 @@
+"""project(event) -> SQL statements for the recommendations read model; pure."""
+
+from functools import singledispatch
+
+import orjson
+
+from events.committee import CommitteeUpdateRecorded
+from events.envelope import Envelope, EventData
+from events.inspection import InspectionPublished
+from events.recommendation import (
+    ClosureProposed,
+    EvidenceSubmitted,
+    InspectorateDecisionRecorded,
+    OwnerAssigned,
+    ProgressReported,
+    RecommendationIssued,
+    TargetDateSet,
+)
+from projections.statements import Statement
+
+NAME = "recommendations"
+
+_COUNTED = "kind = 'recommendation' AND tracked"
+
+
+def project(envelope: Envelope) -> list[Statement]:
+    """Statements that apply one event to the read model, including its event_log row."""
+    statements = [_log_row(envelope), *_project(envelope.data, envelope)]
+    rec_id = getattr(envelope.data, "recommendation_id", None)
+    if rec_id is not None:
+        # Every event of a recommendation is a history point, so reports can name the
+        # event that last changed a recommendation as of any date.
+        statements.append(_history(envelope, rec_id, "event", envelope.type))
+    return statements
+
+
+def _log_row(e: Envelope) -> Statement:
+    return Statement(
+        "INSERT INTO event_log (event_id, stream_id, stream_version, type, effective_date, "
+        "recorded_at, command_id, actor_name, actor_team, actor_role, data) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb)",
+        (
+            e.event_id, e.stream_id, e.stream_version, e.type, e.effective_date, e.recorded_at,
+            e.command_id, e.actor.name, e.actor.team, e.actor.role,
+            orjson.dumps(e.data.model_dump(mode="json")).decode(),
+        ),
+    )
+
+
+def _history(e: Envelope, rec_id: str, attribute: str, value: str | None) -> Statement:
+    return Statement(
+        "INSERT INTO recommendation_history (recommendation_id, stream_version, attribute, value, "
+        "effective_date, recorded_at, event_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        (rec_id, e.stream_version, attribute, value, e.effective_date, e.recorded_at, e.event_id),
+    )
+
+
+def _touch(e: Envelope, rec_id: str, assignments: str = "", *values: object) -> Statement:
+    """Update a recommendation's version and last event, plus any other columns given."""
+    extra = f", {assignments}" if assignments else ""
+    return Statement(
+        f"UPDATE recommendations SET stream_version = $2, last_event_id = $3, "  # noqa: S608
+        f"last_effective_date = $4{extra} WHERE recommendation_id = $1",
+        (rec_id, e.stream_version, e.event_id, e.effective_date, *values),
+    )
+
+
+@singledispatch
+def _project(data: EventData, e: Envelope) -> list[Statement]:
+    raise TypeError(f"no projection for {type(data).__name__}")
+
+
+@_project.register
+def _(data: InspectionPublished, e: Envelope) -> list[Statement]:
+    return [
+        Statement(
+            "INSERT INTO inspections (inspection_id, title, inspectorate, published_on, "
+            "inspection_type, url, last_event_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            (data.inspection_id, data.title, data.inspectorate, data.published_on,
+             data.inspection_type, data.url, e.event_id),
+        ),
+        Statement(
+            "INSERT INTO inspection_counts (inspection_id) VALUES ($1) ON CONFLICT DO NOTHING",
+            (data.inspection_id,),
+        ),
+    ]
+
+
+@_project.register
+def _(data: RecommendationIssued, e: Envelope) -> list[Statement]:
+    rec_id = data.recommendation_id
+    statements = [
+        Statement(
+            "INSERT INTO recommendations (recommendation_id, inspection_id, number, kind, text, "
+            "tracked, issued_on, issued_recorded_at, stream_version, last_event_id, "
+            "last_effective_date) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $7)",
+            (rec_id, data.inspection_id, data.number, data.kind, data.text, data.tracked,
+             e.effective_date, e.recorded_at, e.stream_version, e.event_id),
+        ),
+        _history(e, rec_id, "issued", data.kind),
+    ]
+    if data.kind == "recommendation" and data.tracked:
+        statements.append(
+            Statement(
+                "INSERT INTO inspection_counts (inspection_id, total) VALUES ($1, 1) "
+                "ON CONFLICT (inspection_id) DO UPDATE SET total = inspection_counts.total + 1",
+                (data.inspection_id,),
+            )
+        )
+    return statements
+
+
+@_project.register
+def _(data: OwnerAssigned, e: Envelope) -> list[Statement]:
+    rid = data.recommendation_id
+    return [
+        _touch(e, rid, "owner_team = $5, owner_role = $6", data.team, data.owner_role),
+        _history(e, rid, "owner", data.team),
+    ]
+
+
+@_project.register
+def _(data: TargetDateSet, e: Envelope) -> list[Statement]:
+    rid = data.recommendation_id
+    return [
+        _touch(
+            e, rid,
+            "target_date = $5, original_target_date = $6, target_date_revisions = $7",
+            data.target_date, data.original_target_date, data.revision,
+        ),
+        _history(e, rid, "target_date", data.target_date.isoformat()),
+    ]
+
+
+@_project.register
+def _(data: ProgressReported, e: Envelope) -> list[Statement]:
+    rid = data.recommendation_id
+    return [
+        _touch(
+            e, rid, "delivery_status = $5, delay_reason = $6, latest_position = $7",
+            data.delivery_status, data.delay_reason, data.position,
+        ),
+        _history(e, rid, "delivery_status", data.delivery_status),
+        _history(e, rid, "position", data.position),
+    ]
+
+
+@_project.register
+def _(data: EvidenceSubmitted, e: Envelope) -> list[Statement]:
+    return [_touch(e, data.recommendation_id)]
+
+
+@_project.register
+def _(data: ClosureProposed, e: Envelope) -> list[Statement]:
+    return [_touch(e, data.recommendation_id, "closure_pending = true")]
+
+
+@_project.register
+def _(data: InspectorateDecisionRecorded, e: Envelope) -> list[Statement]:
+    rid = data.recommendation_id
+    statements = [
+        _touch(e, rid, "last_decision = $5, closure_pending = false", data.decision),
+        _history(e, rid, "decision", data.decision),
+    ]
+    if data.decision in ("closed", "superseded"):
+        statements.append(
+            Statement(
+                "UPDATE inspection_counts SET closed = closed + 1 WHERE inspection_id = "
+                f"(SELECT inspection_id FROM recommendations WHERE recommendation_id = $1 "  # noqa: S608
+                f"AND {_COUNTED})",
+                (rid,),
+            )
+        )
+    return statements
+
+
+@_project.register
+def _(data: CommitteeUpdateRecorded, e: Envelope) -> list[Statement]:
+    return [
+        Statement(
+            "INSERT INTO committee_updates (committee, meeting_date, title, recorded_at, event_id) "
+            "VALUES ($1, $2, $3, $4, $5)",
+            (data.committee, data.meeting_date, data.title, e.recorded_at, e.event_id),
+        )
+    ]

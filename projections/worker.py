@@ -1,0 +1,63 @@
+"""The Faust projector agent: batches of events into PostgreSQL with their checkpoint."""
+
+import asyncio
+
+import asyncpg
+import faust
+import structlog
+
+from infra.database import create_pool, migrate
+from infra.faust_app import finish_before_ack, make_app, raw_topic
+from infra.settings import Settings
+from projections.checkpoint import BatchResult, Record, apply_batch
+from projections.recommendations import project as recommendations
+
+log = structlog.get_logger(__name__)
+
+BATCH_SIZE = 1000
+BATCH_WITHIN = 0.1
+RETRY_SECONDS = (0.5, 1, 2, 5)
+
+
+async def project_with_retry(
+    pool: asyncpg.Pool, topic: str, records: list[Record]
+) -> BatchResult:
+    """Apply a batch, retrying while the database is away: the batch is acked only after."""
+    attempt = 0
+    while True:
+        try:
+            async with pool.acquire() as conn:
+                return await apply_batch(
+                    conn,
+                    projection=recommendations.NAME,
+                    topic=topic,
+                    records=records,
+                    project=recommendations.project,
+                )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            delay = RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)]
+            log.warning("projection_retry", error=str(exc)[:300], retry_in=delay, events=len(records))
+            attempt += 1
+            await asyncio.sleep(delay)
+
+
+def build_projector_app(settings: Settings) -> faust.App:
+    """A Faust app whose agent projects the events topic into the read models."""
+    app = make_app(settings, "projector")
+    events = raw_topic(app, settings.topics.events)
+
+    @app.agent(events)
+    async def project_events(stream: faust.StreamT[bytes]) -> None:
+        pool = await create_pool(settings)
+        await migrate(pool)
+        try:
+            async for batch in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN):
+                records = [Record(e.message.partition, e.message.offset, e.message.value)
+                           for e in batch]
+                result = await finish_before_ack(project_with_retry(pool, settings.topics.events, records))
+                log.info("batch_projected", applied=result.applied, skipped=result.skipped,
+                         failed=result.failed)
+        finally:
+            await pool.close()
+
+    return app

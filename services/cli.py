@@ -1,0 +1,430 @@
+"""The `rectrack` command line: translate arguments, call the services, print results."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from datetime import date, datetime
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from events.outcome import Outcome
+from infra.kafka_clients import ensure_topics
+from infra.logs import configure_logging
+from infra.processes import read_pid, require_free, spawn, stop_pid, wait_until
+from infra.settings import Settings
+from infra.stack import infrastructure_status, start_infrastructure, stop_infrastructure
+from projections.recommendations.report import Report
+from services.commands import Command, InvalidCommand, parse_command
+
+app = typer.Typer(help="Track inspectorate recommendations from publication to closure.",
+                  no_args_is_help=True)
+topics_app = typer.Typer(help="Kafka topics of this instance.")
+app.add_typer(topics_app, name="topics")
+# A fixed width when not on a terminal keeps piped output and CI logs readable.
+console = Console(width=None if sys.stdout.isatty() else 120)
+err = Console(stderr=True)
+
+DEMO_AS_OF = date(2024, 9, 18)
+APP_PID = "app.pid"
+
+
+class Component(StrEnum):
+    """A process of the stack."""
+
+    api = "api"
+    decider = "decider"
+    projector = "projector"
+
+
+class Format(StrEnum):
+    """Output formats of reports."""
+
+    table = "table"
+    json = "json"
+
+
+def _settings() -> Settings:
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    return settings
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(1)
+
+
+# ---------------------------------------------------------------- stack lifecycle
+
+
+def _app_pid(settings: Settings) -> int | None:
+    return read_pid(settings.run_dir / APP_PID)
+
+
+def _api_healthy(settings: Settings) -> bool:
+    try:
+        with urllib.request.urlopen(f"{settings.api_url}/health", timeout=2) as response:  # noqa: S310
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+@app.command()
+def up() -> None:
+    """Start the broker, the database and the app (API, decider, projector) in the background."""
+    settings = _settings()
+    try:
+        started = start_infrastructure(settings)
+        if _app_pid(settings) is None:
+            require_free(settings.api_port, "the API (RECTRACK_API_PORT)")
+            spawn(
+                [sys.executable, "-m", "services.cli", "run", "--no-infrastructure"],
+                pid_file=settings.run_dir / APP_PID,
+                log_file=settings.log_dir / "app.log",
+            )
+            started.append("app")
+        wait_until(lambda: _api_healthy(settings), timeout=120, what="the rectrack API")
+    except (RuntimeError, TimeoutError, subprocess.CalledProcessError) as exc:
+        raise _fail(f"{exc} (logs in {settings.log_dir})") from exc
+    console.print(f"started: {', '.join(started) or 'nothing (already running)'}")
+    _print_status(settings)
+
+
+@app.command()
+def down() -> None:
+    """Stop the app, the broker and the database of this RECTRACK_HOME."""
+    settings = _settings()
+    stopped = []
+    pid = _app_pid(settings)
+    if pid is not None:
+        stop_pid(pid, timeout=30)
+        (settings.run_dir / APP_PID).unlink(missing_ok=True)
+        stopped.append("app")
+    stopped += stop_infrastructure(settings)
+    console.print(f"stopped: {', '.join(stopped) or 'nothing (not running)'}")
+
+
+@app.command()
+def status() -> None:
+    """Say what runs, where: broker, database, app, API URL and projection lag."""
+    _print_status(_settings())
+
+
+def _print_status(settings: Settings) -> None:
+    table = Table("service", "state", "pid", "address")
+    for s in infrastructure_status(settings):
+        state = ("running" if s.running else "stopped") + ("" if s.managed else " (external)")
+        table.add_row(s.name, state, str(s.pid or "-"), s.address)
+    pid = _app_pid(settings)
+    api_state = "running" if _api_healthy(settings) else ("starting" if pid else "stopped")
+    table.add_row("app (api, decider, projector)", api_state, str(pid or "-"), settings.api_url)
+    console.print(table)
+    console.print(f"API:        {settings.api_url}")
+    console.print(f"Bootstrap:  {settings.bootstrap_servers}")
+    console.print(f"Database:   {settings.database_url} (schema {settings.db_schema})")
+    console.print(f"Home:       {settings.home}")
+    if all(s.running for s in infrastructure_status(settings)):
+        _print_lag(settings)
+
+
+def _print_lag(settings: Settings) -> None:
+    from services.lag import projection_lag
+
+    try:
+        lag = asyncio.run(projection_lag(settings))
+    except (OSError, RuntimeError) as exc:
+        console.print(f"Projection: unknown ({exc})")
+        return
+    console.print(
+        f"Projection: {lag.projection} at {lag.projected} of {lag.log_end} events "
+        f"(lag {lag.behind})"
+    )
+
+
+@topics_app.command("create")
+def topics_create() -> None:
+    """Create this instance's topics (idempotent)."""
+    settings = _settings()
+    created = asyncio.run(ensure_topics(settings))
+    console.print(f"created: {', '.join(created) or 'none (all exist)'}")
+
+
+# ---------------------------------------------------------------- running the processes
+
+
+@app.command()
+def run(
+    component: Annotated[
+        list[Component] | None,
+        typer.Option("--component", "-c", help="Run only these (default: all three)."),
+    ] = None,
+    infrastructure: Annotated[
+        bool, typer.Option(help="Start the broker and database first if they are not running.")
+    ] = True,
+) -> None:
+    """Run the API, the decider and the projector in the foreground; Ctrl-C stops all."""
+    settings = _settings()
+    wanted = component or list(Component)
+    if len(wanted) == 1:
+        _run_component(settings, wanted[0])
+        return
+    if infrastructure:
+        start_infrastructure(settings)
+    raise typer.Exit(_supervise(wanted))
+
+
+def _supervise(components: list[Component]) -> int:
+    children = {
+        c: subprocess.Popen([sys.executable, "-m", "services.cli", "run", "-c", c.value])  # noqa: S603
+        for c in components
+    }
+    stopping = False
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for child in children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    while not stopping:
+        exited = [c for c, child in children.items() if child.poll() is not None]
+        if exited:
+            err.print(f"[red]{', '.join(exited)} exited; stopping the others[/red]")
+            stop(signal.SIGTERM, None)
+            break
+        time.sleep(0.2)
+    codes = [child.wait() for child in children.values()]
+    return 0 if stopping and not any(c not in (0, -signal.SIGTERM) for c in codes) else 1
+
+
+def _run_component(settings: Settings, component: Component) -> None:
+    if component is Component.api:
+        import uvicorn
+
+        from services.api import create_app
+
+        uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
+                    log_level="warning")
+        return
+    from faust.worker import Worker
+
+    asyncio.run(ensure_topics(settings))
+    if component is Component.decider:
+        from services.decider_worker import build_decider_app
+
+        faust_app = build_decider_app(settings)
+    else:
+        from projections.worker import build_projector_app
+
+        faust_app = build_projector_app(settings)
+    level = "warn" if settings.log_level in ("warning", "warn") else settings.log_level
+    Worker(faust_app, loglevel=level, quiet=True, redirect_stdouts=False).execute_from_commandline()
+
+
+# ---------------------------------------------------------------- loading commands
+
+
+def _read_commands(path: Path) -> tuple[list[Command], list[tuple[int, str]]]:
+    commands, invalid = [], []
+    with path.open("rb") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                commands.append(parse_command(orjson.loads(line)))
+            except orjson.JSONDecodeError as exc:
+                invalid.append((number, f"not JSON: {exc}"))
+            except InvalidCommand as exc:
+                invalid.append((number, str(exc)))
+    return commands, invalid
+
+
+async def _submit_all(
+    settings: Settings, commands: list[Command], *, timeout: float, quiet: bool
+) -> dict[str, Outcome]:
+    from services.gateway import CommandGateway
+
+    gateway = CommandGateway(settings)
+    await gateway.start()
+    try:
+        shown = -1
+
+        def progress(done: int, total: int) -> None:
+            nonlocal shown
+            if not quiet and (done == total or done - shown >= 50):
+                shown = done
+                sys.stderr.write(f"\r{done}/{total} decided")
+                sys.stderr.flush()
+
+        outcomes = {}
+        pending = commands
+        for _attempt in range(3):  # resend what got no outcome: same command_id, so safe
+            got = await gateway.submit(pending, timeout=timeout, progress=progress)
+            outcomes.update({str(k): v for k, v in got.items()})
+            pending = [c for c in pending if str(c.command_id) not in outcomes]
+            if not pending:
+                break
+        if not quiet:
+            sys.stderr.write("\n")
+        return outcomes
+    finally:
+        await gateway.stop()
+
+
+def load_file(
+    settings: Settings, path: Path, *, timeout: float = 60.0, quiet: bool = False
+) -> dict[str, object]:
+    """Send every command of an NDJSON file in order; summarise accepted and rejected."""
+    commands, invalid = _read_commands(path)
+    outcomes = asyncio.run(_submit_all(settings, commands, timeout=timeout, quiet=quiet))
+    reasons: Counter[str] = Counter(o.reason or "" for o in outcomes.values() if o.reason)
+    reasons.update("invalid_command" for _ in invalid)
+    rejected = [
+        {"line": None, "command_id": cid, "reason": o.reason, "detail": o.detail}
+        for cid, o in outcomes.items() if o.status == "rejected"
+    ] + [{"line": n, "command_id": None, "reason": "invalid_command", "detail": d}
+         for n, d in invalid]
+    return {
+        "file": str(path),
+        "commands": len(commands) + len(invalid),
+        "accepted": sum(o.status == "accepted" for o in outcomes.values()),
+        "rejected": len(rejected),
+        "no_outcome": len(commands) - len(outcomes),
+        "reasons": dict(reasons),
+        "rejections": rejected,
+    }
+
+
+@app.command()
+def load(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for outcomes.")] = 60.0,
+) -> None:
+    """Send one command per line of FILE (NDJSON) and summarise the outcomes."""
+    summary = load_file(_settings(), file, timeout=timeout, quiet=as_json)
+    _print_load_summary(summary, as_json)
+    if summary["no_outcome"]:
+        raise typer.Exit(2)
+
+
+def _print_load_summary(summary: dict[str, object], as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    console.print(
+        f"{summary['commands']} commands: {summary['accepted']} accepted, "
+        f"{summary['rejected']} rejected, {summary['no_outcome']} without an outcome"
+    )
+    rejections = summary["rejections"]
+    assert isinstance(rejections, list)
+    for r in rejections[:50]:
+        where = f"line {r['line']}" if r["line"] else f"command {r['command_id']}"
+        console.print(f"  rejected {where}: {r['reason']} — {r['detail']}")
+
+
+# ---------------------------------------------------------------- reports
+
+
+async def _report(
+    settings: Settings, as_of: date, since: date | None, known_at: datetime | None,
+    inspection: str | None,
+) -> Report:
+    from infra.database import create_pool
+    from projections.recommendations import queries
+
+    pool = await create_pool(settings, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            return await queries.report(
+                conn, as_of=as_of, since=since, known_at=known_at, inspection_id=inspection
+            )
+    finally:
+        await pool.close()
+
+
+def print_report(report: Report, fmt: Format) -> None:
+    """Print the committee table, or the report as JSON."""
+    if fmt is Format.json:
+        sys.stdout.write(report.model_dump_json(indent=2) + "\n")
+        return
+    since = f"Closed since {report.since}" if report.since else "Closed (no earlier update)"
+    table = Table(
+        "Inspection", "Total", "Closed", "Ongoing – on track", "Ongoing – delayed", since,
+        title=f"HMICS recommendations as at {report.as_of:%d %B %Y}",
+    )
+    for line in report.inspections:
+        table.add_row(
+            line.title, str(line.total), str(line.closed), str(line.ongoing_on_track),
+            str(line.ongoing_delayed), ", ".join(map(str, line.closed_since)) or "–",
+        )
+    console.print(table)
+
+
+@app.command()
+def report(
+    as_of: Annotated[datetime, typer.Option("--as-of", formats=["%Y-%m-%d"], help="Business date.")],
+    since: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Start of 'since the last update'.")
+    ] = None,
+    known_at: Annotated[
+        datetime | None, typer.Option("--known-at", help="System time: what was known then.")
+    ] = None,
+    inspection: Annotated[str | None, typer.Option(help="Only this inspection id.")] = None,
+    fmt: Annotated[Format, typer.Option("--format")] = Format.table,
+) -> None:
+    """Total | Closed | Ongoing – on track | Ongoing – delayed per inspection, as of a date."""
+    settings = _settings()
+    result = asyncio.run(
+        _report(settings, as_of.date(), since.date() if since else None, known_at, inspection)
+    )
+    print_report(result, fmt)
+
+
+# ---------------------------------------------------------------- demo
+
+
+def demo_file() -> Path:
+    """The bundled dataset built from the public record."""
+    return Path(str(resources.files("services").joinpath("demo", "public_record.ndjson")))
+
+
+@app.command()
+def demo() -> None:
+    """Start the stack, load the public-record dataset, print the 18 September 2024 table."""
+    from services.lag import wait_until_projected
+
+    up()
+    settings = _settings()
+    summary = load_file(settings, demo_file())
+    _print_load_summary(summary, as_json=False)
+    asyncio.run(wait_until_projected(settings, timeout=120))
+    result = asyncio.run(_report(settings, DEMO_AS_OF, None, None, None))
+    print_report(result, Format.table)
+    if summary["no_outcome"]:
+        raise typer.Exit(2)
+
+
+def main() -> None:
+    """Console script entry point."""
+    os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,249 @@
+"""Commands as they arrive (topic, load file, HTTP): strict validation, field-named errors."""
+
+from datetime import date
+from typing import Any, Literal
+from uuid import UUID, uuid4
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from events.envelope import Actor
+from events.recommendation import Document
+from events.streams import committee_stream_id, recommendation_id
+from events.types import (
+    Decision,
+    DelayReason,
+    DeliveryStatus,
+    Kind,
+    LongText,
+    ShortText,
+    Slug,
+)
+
+MAX_COMMAND_BYTES = 256 * 1024
+
+
+class CommandData(BaseModel):
+    """Base of every command's data; unknown fields are refused."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: str | None = Field(default=None, max_length=500)
+
+
+class PublishInspection(CommandData):
+    """Record that an inspectorate published an inspection."""
+
+    inspection_id: Slug
+    title: ShortText
+    inspectorate: ShortText
+    published_on: date
+    inspection_type: ShortText | None = None
+    url: ShortText | None = None
+
+
+class IssueRecommendation(CommandData):
+    """Record a recommendation (or area for development) of a published inspection."""
+
+    inspection_id: Slug
+    number: int = Field(ge=1, le=10_000)
+    text: LongText
+    kind: Kind = "recommendation"
+    tracked: bool = True
+
+
+class AssignOwner(CommandData):
+    """Hand a recommendation to a team."""
+
+    recommendation_id: ShortText
+    team: ShortText
+    owner_role: ShortText
+    note: LongText | None = None
+
+
+class SetTargetDate(CommandData):
+    """Set or revise the date by which the recommendation should be delivered."""
+
+    recommendation_id: ShortText
+    target_date: date
+    reason: LongText
+    agreed_with_inspectorate: bool
+
+
+class ReportProgress(CommandData):
+    """Report the current position and whether delivery is on track."""
+
+    recommendation_id: ShortText
+    position: LongText
+    delivery_status: DeliveryStatus
+    delay_reason: DelayReason | None = None
+
+    @model_validator(mode="after")
+    def _delay_reason_matches_status(self) -> "ReportProgress":
+        if self.delivery_status == "delayed" and self.delay_reason is None:
+            raise ValueError("delay_reason is required when delivery_status is delayed")
+        if self.delivery_status == "on_track" and self.delay_reason is not None:
+            raise ValueError("delay_reason must be empty when delivery_status is on_track")
+        return self
+
+
+class SubmitEvidence(CommandData):
+    """Submit evidence of improvement."""
+
+    recommendation_id: ShortText
+    evidence_id: ShortText
+    summary: LongText
+    documents: tuple[Document, ...] = ()
+
+
+class ProposeClosure(CommandData):
+    """Propose the recommendation for closure, citing submitted evidence."""
+
+    recommendation_id: ShortText
+    rationale: LongText
+    evidence_ids: tuple[ShortText, ...] = Field(min_length=1)
+
+
+class RecordInspectorateDecision(CommandData):
+    """Record what the inspectorate decided about the recommendation."""
+
+    recommendation_id: ShortText
+    decision: Decision
+    rationale: LongText
+
+
+class RecordCommitteeUpdate(CommandData):
+    """Record that a committee received an update (a reporting point)."""
+
+    committee: Slug
+    meeting_date: date
+    title: ShortText
+
+
+COMMAND_TYPES: dict[str, type[CommandData]] = {
+    cls.__name__: cls
+    for cls in (
+        PublishInspection,
+        IssueRecommendation,
+        AssignOwner,
+        SetTargetDate,
+        ReportProgress,
+        SubmitEvidence,
+        ProposeClosure,
+        RecordInspectorateDecision,
+        RecordCommitteeUpdate,
+    )
+}
+
+CommandType = Literal[
+    "PublishInspection",
+    "IssueRecommendation",
+    "AssignOwner",
+    "SetTargetDate",
+    "ReportProgress",
+    "SubmitEvidence",
+    "ProposeClosure",
+    "RecordInspectorateDecision",
+    "RecordCommitteeUpdate",
+]
+
+
+class Command(BaseModel):
+    """One command in the contract's format, with its data parsed to the type's model."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: CommandType
+    data: CommandData
+    command_id: UUID = Field(default_factory=uuid4)
+    correlation_id: UUID | None = None
+    effective_date: date | None = None
+    expected_version: int | None = Field(default=None, ge=0)
+    actor: Actor
+
+    @property
+    def stream_id(self) -> str:
+        """The stream this command writes to."""
+        return stream_id_of(self.data)
+
+
+def stream_id_of(data: CommandData) -> str:
+    """The stream a command's data addresses."""
+    match data:
+        case PublishInspection():
+            return data.inspection_id
+        case IssueRecommendation():
+            return recommendation_id(data.inspection_id, data.kind, data.number)
+        case RecordCommitteeUpdate():
+            return committee_stream_id(data.committee)
+    rec_id: str = getattr(data, "recommendation_id")  # noqa: B009 - every other command has one
+    return rec_id
+
+
+class InvalidCommand(ValueError):
+    """A command that cannot be parsed; names each bad field and why."""
+
+    def __init__(self, errors: list[dict[str, str]], command_id: UUID | None = None) -> None:
+        self.errors = errors
+        self.command_id = command_id
+        super().__init__("; ".join(f"{e['field']}: {e['reason']}" for e in errors))
+
+
+def _field_errors(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
+    return [
+        {
+            "field": (prefix + ".".join(str(p) for p in err["loc"])).rstrip(".") or "(command)",
+            "reason": err["msg"],
+        }
+        for err in exc.errors()
+    ]
+
+
+def _salvage_command_id(doc: object) -> UUID | None:
+    if isinstance(doc, dict):
+        try:
+            return UUID(str(doc.get("command_id")))
+        except ValueError:
+            return None
+    return None
+
+
+def parse_command(doc: object) -> Command:
+    """Validate a decoded command document; raise InvalidCommand naming the fields at fault."""
+    if not isinstance(doc, dict):
+        raise InvalidCommand([{"field": "(command)", "reason": "must be a JSON object"}])
+    command_id = _salvage_command_id(doc)
+    type_name = doc.get("type")
+    model = COMMAND_TYPES.get(type_name) if isinstance(type_name, str) else None
+    if model is None:
+        known = ", ".join(COMMAND_TYPES)
+        reason = f"unknown command type {type_name!r}; expected one of {known}"
+        raise InvalidCommand([{"field": "type", "reason": reason}], command_id)
+    try:
+        data = model.model_validate(doc.get("data"))
+    except ValidationError as exc:
+        raise InvalidCommand(_field_errors(exc, "data."), command_id) from exc
+    try:
+        return Command.model_validate({**doc, "data": data})
+    except ValidationError as exc:
+        raise InvalidCommand(_field_errors(exc), command_id) from exc
+
+
+def parse_command_bytes(raw: bytes) -> Command:
+    """Parse a command from wire bytes (JSON), refusing oversized input."""
+    if len(raw) > MAX_COMMAND_BYTES:
+        raise InvalidCommand(
+            [{"field": "(command)", "reason": f"larger than {MAX_COMMAND_BYTES} bytes"}]
+        )
+    try:
+        doc: Any = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidCommand([{"field": "(command)", "reason": f"not JSON: {exc}"}]) from exc
+    return parse_command(doc)
+
+
+def dump_command(command: Command) -> bytes:
+    """Wire bytes of a command (the data dumped by its own model)."""
+    doc = command.model_dump(mode="json", exclude={"data"}, exclude_none=True)
+    doc["data"] = command.data.model_dump(mode="json", exclude_none=True)
+    return orjson.dumps(doc)

@@ -1,0 +1,274 @@
+"""The decider: state folded from the log, pure decide, durable append, outcome.
+
+One decider owns each partition of the commands topic and, because the topics are
+co-partitioned, is the single writer of the same partition of the events topic.
+"""
+
+import asyncio
+import base64
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
+
+import orjson
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.partitioner import DefaultPartitioner
+
+from events.envelope import Envelope
+from events.outcome import Outcome
+from events.registry import (
+    CURRENT_SCHEMA_VERSION,
+    UnreadableEvent,
+    dump_event,
+    dump_outcome,
+    event_type_name,
+    parse_event,
+)
+from events.streams import inspection_of, partition_key
+from events.topics import Topics
+from services.commands import Command, InvalidCommand, parse_command_bytes
+from services.domain.decide import Accepted, decide
+from services.domain.evolve import evolve
+from services.domain.rejections import Reason
+from services.domain.state import AnyState, InspectionState
+
+log = structlog.get_logger(__name__)
+
+Clock = Callable[[], datetime]
+IdFactory = Callable[[], UUID]
+
+
+def utc_now() -> datetime:
+    """The system clock, in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class CommandMessage:
+    """One message of the commands topic, as the worker hands it over."""
+
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+
+
+@dataclass
+class DeciderState:
+    """What the decider knows: every stream's state, and the outcome of each command seen."""
+
+    streams: dict[str, AnyState] = field(default_factory=dict)
+    outcomes: dict[UUID, Outcome] = field(default_factory=dict)
+    next_offsets: dict[int, int] = field(default_factory=dict)
+
+    def fold(self, envelope: Envelope) -> None:
+        """Apply one appended event: the stream advances and its command counts as accepted."""
+        self.streams[envelope.stream_id] = evolve(self.streams.get(envelope.stream_id), envelope)
+        self.outcomes[envelope.command_id] = Outcome(
+            command_id=envelope.command_id,
+            correlation_id=envelope.correlation_id,
+            status="accepted",
+            command_type=None,
+            stream_id=envelope.stream_id,
+            stream_version=envelope.stream_version,
+            event_ids=(envelope.event_id,),
+            recorded_at=envelope.recorded_at,
+        )
+
+
+class Decider:
+    """Handles batches of command messages; all Kafka I/O of the write side is here."""
+
+    def __init__(
+        self,
+        topics: Topics,
+        producer: AIOKafkaProducer,
+        log_reader: AIOKafkaConsumer,
+        *,
+        partitions: int,
+        clock: Clock = utc_now,
+        new_id: IdFactory = uuid4,
+    ) -> None:
+        self.topics = topics
+        self.producer = producer
+        self.log_reader = log_reader
+        self.partitions = partitions
+        self.clock = clock
+        self.new_id = new_id
+        self.state = DeciderState()
+        self._unconfirmed: list[asyncio.Future[object]] = []
+
+    async def handle(self, messages: Sequence[CommandMessage]) -> list[Outcome]:
+        """Decide each message in order; every message gets exactly one outcome."""
+        await self.catch_up(sorted({m.partition for m in messages}))
+        outcomes = [await self._handle_one(m) for m in messages]
+        # Outcomes and dead letters are confirmed once per batch; events are confirmed one by
+        # one before their outcome is even sent, so "accepted" always means "appended".
+        pending, self._unconfirmed = self._unconfirmed, []
+        await asyncio.gather(*pending)
+        return outcomes
+
+    async def catch_up(self, partitions: Sequence[int]) -> int:
+        """Fold events appended to these partitions since we last looked (e.g. by a previous owner)."""
+        tps = [TopicPartition(self.topics.events, p) for p in partitions]
+        ends = await self.log_reader.end_offsets(tps)
+        behind = [tp for tp in tps if self.state.next_offsets.get(tp.partition, 0) < ends[tp]]
+        if not behind:
+            return 0
+        self.log_reader.assign(behind)
+        for tp in behind:
+            self.log_reader.seek(tp, self.state.next_offsets.get(tp.partition, 0))
+        folded = 0
+        while any(self.state.next_offsets.get(tp.partition, 0) < ends[tp] for tp in behind):
+            batches = await self.log_reader.getmany(timeout_ms=1000, max_records=5000)
+            for tp, records in batches.items():
+                for record in records:
+                    self._fold_raw(tp.partition, record.offset, record.value)
+                    folded += 1
+        log.info("decider_caught_up", partitions=[tp.partition for tp in behind], events=folded)
+        return folded
+
+    def _fold_raw(self, partition: int, offset: int, value: bytes) -> None:
+        try:
+            self.state.fold(parse_event(value))
+        except UnreadableEvent as exc:
+            # Never decide on a fact we cannot read; `rectrack verify` reports it.
+            log.error("unreadable_event_in_log", partition=partition, offset=offset, error=str(exc))
+        self.state.next_offsets[partition] = offset + 1
+
+    async def _handle_one(self, message: CommandMessage) -> Outcome:
+        try:
+            command = parse_command_bytes(message.value)
+        except InvalidCommand as exc:
+            return await self._reject_malformed(message, exc)
+        bound = log.bind(
+            command_id=str(command.command_id),
+            correlation_id=str(command.correlation_id or command.command_id),
+            command_type=command.type,
+            stream_id=command.stream_id,
+        )
+        outcome = self.state.outcomes.get(command.command_id)
+        if outcome is None:
+            outcome = await self._decide(command, message)
+            self.state.outcomes[command.command_id] = outcome
+            bound.info("command_decided", status=outcome.status, reason=outcome.reason)
+        else:
+            bound.info("command_repeated", status=outcome.status)
+        await self._publish_outcome(outcome)
+        return outcome
+
+    async def _decide(self, command: Command, message: CommandMessage) -> Outcome:
+        home = self._partition_of(command.stream_id)
+        if home != message.partition:
+            return self._rejected(
+                command,
+                Reason.INVALID_COMMAND,
+                f"command for {command.stream_id} arrived on partition {message.partition}; "
+                f"key it by {partition_key(command.stream_id).decode()!r} (partition {home})",
+            )
+        stream = self.state.streams.get(command.stream_id)
+        verdict = decide(
+            command, stream=stream, inspection=self._inspection_for(command), today=self._today()
+        )
+        if not isinstance(verdict, Accepted):
+            return self._rejected(command, verdict.reason, verdict.detail)
+        envelope = self._envelope(command, verdict, stream)
+        metadata = await self.producer.send_and_wait(
+            self.topics.events,
+            dump_event(envelope),
+            key=partition_key(envelope.stream_id),
+            partition=message.partition,
+        )
+        self.state.fold(envelope)
+        self.state.next_offsets[metadata.partition] = metadata.offset + 1
+        return self.state.outcomes[command.command_id].model_copy(
+            update={"command_type": command.type}
+        )
+
+    def _envelope(self, command: Command, verdict: Accepted, stream: AnyState | None) -> Envelope:
+        return Envelope(
+            event_id=self.new_id(),
+            type=event_type_name(verdict.event),
+            schema_version=CURRENT_SCHEMA_VERSION,
+            stream_id=command.stream_id,
+            stream_version=(stream.version if stream else 0) + 1,
+            effective_date=verdict.effective_date,
+            recorded_at=self.clock(),
+            command_id=command.command_id,
+            correlation_id=command.correlation_id or command.command_id,
+            actor=command.actor,
+            data=verdict.event,
+        )
+
+    def _inspection_for(self, command: Command) -> InspectionState | None:
+        inspection_id = inspection_of(command.stream_id) or getattr(
+            command.data, "inspection_id", None
+        )
+        found = self.state.streams.get(inspection_id) if inspection_id else None
+        return found if isinstance(found, InspectionState) else None
+
+    def _partition_of(self, stream_id: str) -> int:
+        all_partitions = list(range(self.partitions))
+        partition: int = DefaultPartitioner()(
+            partition_key(stream_id), all_partitions, all_partitions
+        )
+        return partition
+
+    def _today(self) -> date:
+        return self.clock().date()
+
+    def _rejected(self, command: Command, reason: Reason, detail: str) -> Outcome:
+        return Outcome(
+            command_id=command.command_id,
+            correlation_id=command.correlation_id or command.command_id,
+            status="rejected",
+            command_type=command.type,
+            stream_id=command.stream_id,
+            reason=reason.value,
+            detail=detail,
+            recorded_at=self.clock(),
+        )
+
+    async def _reject_malformed(self, message: CommandMessage, exc: InvalidCommand) -> Outcome:
+        # A stable id for a message that has none, so a redelivery reuses it.
+        command_id = exc.command_id or uuid5(
+            NAMESPACE_URL, f"{self.topics.commands}/{message.partition}/{message.offset}"
+        )
+        outcome = Outcome(
+            command_id=command_id,
+            status="rejected",
+            reason=Reason.INVALID_COMMAND.value,
+            detail=str(exc)[:2000],
+            recorded_at=self.clock(),
+        )
+        await self._dead_letter(message, str(exc))
+        await self._publish_outcome(outcome)
+        log.warning(
+            "command_malformed",
+            command_id=str(command_id),
+            partition=message.partition,
+            offset=message.offset,
+            error=str(exc)[:500],
+        )
+        return outcome
+
+    async def _dead_letter(self, message: CommandMessage, reason: str) -> None:
+        record = {
+            "topic": self.topics.commands,
+            "partition": message.partition,
+            "offset": message.offset,
+            "reason": reason[:2000],
+            "recorded_at": self.clock().isoformat(),
+            "value_base64": base64.b64encode(message.value[:1_000_000]).decode(),
+        }
+        self._unconfirmed.append(
+            await self.producer.send(self.topics.dead_letters, orjson.dumps(record))
+        )
+
+    async def _publish_outcome(self, outcome: Outcome) -> None:
+        key = partition_key(outcome.stream_id) if outcome.stream_id else None
+        self._unconfirmed.append(
+            await self.producer.send(self.topics.outcomes, dump_outcome(outcome), key=key)
+        )

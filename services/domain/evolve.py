@@ -1,0 +1,106 @@
+"""evolve(state, event) -> state: the one fold used by the decider and the tests."""
+
+from functools import singledispatch
+
+from events.committee import CommitteeUpdateRecorded
+from events.envelope import Envelope, EventData
+from events.inspection import InspectionPublished
+from events.recommendation import (
+    ClosureProposed,
+    EvidenceSubmitted,
+    InspectorateDecisionRecorded,
+    OwnerAssigned,
+    ProgressReported,
+    RecommendationIssued,
+    TargetDateSet,
+)
+from services.domain.state import (
+    AnyState,
+    CommitteeState,
+    InspectionState,
+    RecommendationState,
+)
+
+
+def evolve(state: AnyState | None, envelope: Envelope) -> AnyState:
+    """Apply one event to its stream's state, advancing version and business date."""
+    new_state = _apply(envelope.data, state)
+    return new_state.model_copy(
+        update={
+            "version": envelope.stream_version,
+            "latest_effective_date": envelope.effective_date,
+        }
+    )
+
+
+@singledispatch
+def _apply(data: EventData, state: AnyState | None) -> AnyState:
+    raise TypeError(f"no evolve rule for {type(data).__name__}")
+
+
+def _recommendation(state: AnyState | None) -> RecommendationState:
+    if not isinstance(state, RecommendationState):
+        raise TypeError("event of a recommendation applied to another kind of stream")
+    return state
+
+
+@_apply.register
+def _(data: InspectionPublished, state: AnyState | None) -> AnyState:
+    return InspectionState(inspection_id=data.inspection_id, published_on=data.published_on)
+
+
+@_apply.register
+def _(data: RecommendationIssued, state: AnyState | None) -> AnyState:
+    return RecommendationState(
+        recommendation_id=data.recommendation_id,
+        inspection_id=data.inspection_id,
+        kind=data.kind,
+        tracked=data.tracked,
+    )
+
+
+@_apply.register
+def _(data: OwnerAssigned, state: AnyState | None) -> AnyState:
+    return _recommendation(state).model_copy(
+        update={"owner_team": data.team, "owner_role": data.owner_role}
+    )
+
+
+@_apply.register
+def _(data: TargetDateSet, state: AnyState | None) -> AnyState:
+    return _recommendation(state).model_copy(
+        update={
+            "target_date": data.target_date,
+            "original_target_date": data.original_target_date,
+            "target_date_revisions": data.revision,
+        }
+    )
+
+
+@_apply.register
+def _(data: ProgressReported, state: AnyState | None) -> AnyState:
+    return _recommendation(state).model_copy(update={"delivery_status": data.delivery_status})
+
+
+@_apply.register
+def _(data: EvidenceSubmitted, state: AnyState | None) -> AnyState:
+    rec = _recommendation(state)
+    return rec.model_copy(update={"evidence_ids": rec.evidence_ids | {data.evidence_id}})
+
+
+@_apply.register
+def _(data: ClosureProposed, state: AnyState | None) -> AnyState:
+    return _recommendation(state).model_copy(update={"closure_pending": True})
+
+
+@_apply.register
+def _(data: InspectorateDecisionRecorded, state: AnyState | None) -> AnyState:
+    return _recommendation(state).model_copy(
+        update={"last_decision": data.decision, "closure_pending": False}
+    )
+
+
+@_apply.register
+def _(data: CommitteeUpdateRecorded, state: AnyState | None) -> AnyState:
+    dates = state.meeting_dates if isinstance(state, CommitteeState) else ()
+    return CommitteeState(committee=data.committee, meeting_dates=(*dates, data.meeting_date))

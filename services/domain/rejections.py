@@ -1,0 +1,24 @@
+"""Stable reason codes for rejected commands: clients and tests match on these strings."""
+
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    """Why a command produced no event."""
+
+    INVALID_COMMAND = "invalid_command"
+    FORBIDDEN = "forbidden"
+    VERSION_CONFLICT = "version_conflict"
+    INSPECTION_NOT_FOUND = "inspection_not_found"
+    INSPECTION_ALREADY_PUBLISHED = "inspection_already_published"
+    RECOMMENDATION_NOT_FOUND = "recommendation_not_found"
+    RECOMMENDATION_NUMBER_TAKEN = "recommendation_number_taken"
+    RECOMMENDATION_CLOSED = "recommendation_closed"
+    EFFECTIVE_DATE_IN_FUTURE = "effective_date_in_future"
+    EFFECTIVE_DATE_BEFORE_PUBLICATION = "effective_date_before_publication"
+    EFFECTIVE_DATE_OUT_OF_ORDER = "effective_date_out_of_order"
+    EVIDENCE_NOT_FOUND = "evidence_not_found"
+    EVIDENCE_ID_TAKEN = "evidence_id_taken"
+    CLOSURE_ALREADY_PROPOSED = "closure_already_proposed"
+    NO_CLOSURE_PROPOSED = "no_closure_proposed"
+    COMMITTEE_UPDATE_EXISTS = "committee_update_exists"

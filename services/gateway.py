@@ -1,0 +1,106 @@
+"""Send commands to the commands topic and wait for their outcomes (API, load, demo)."""
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from uuid import UUID
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from events.outcome import Outcome
+from events.registry import parse_outcome
+from events.streams import partition_key
+from infra.kafka_clients import durable_producer, reader, topic_partitions
+from infra.settings import Settings
+from services.commands import Command, dump_command
+
+Progress = Callable[[int, int], None]
+
+
+class CommandGateway:
+    """A producer for commands and a reader of outcomes, opened once per process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.producer: AIOKafkaProducer = durable_producer(settings)
+        self.outcome_reader: AIOKafkaConsumer = reader(settings)
+        self.outcomes: dict[UUID, Outcome] = {}
+        self._arrived = asyncio.Condition()
+        self._pump: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Connect, and follow the outcomes topic from its current end."""
+        await self.producer.start()
+        await self.outcome_reader.start()
+        topic = self.settings.topics.outcomes
+        partitions = await topic_partitions(self.outcome_reader, topic)
+        if not partitions:
+            raise RuntimeError(f"topic {topic} does not exist; run `rectrack topics create`")
+        tps = [TopicPartition(topic, p) for p in partitions]
+        self.outcome_reader.assign(tps)
+        await self.outcome_reader.seek_to_end(*tps)
+        for tp in tps:  # resolve the end positions now, before any command is sent
+            await self.outcome_reader.position(tp)
+        self._pump = asyncio.create_task(self._follow())
+
+    async def stop(self) -> None:
+        """Disconnect."""
+        if self._pump:
+            self._pump.cancel()
+        await self.outcome_reader.stop()
+        await self.producer.stop()
+
+    async def _follow(self) -> None:
+        while True:
+            batches = await self.outcome_reader.getmany(timeout_ms=500, max_records=5000)
+            if not batches:
+                continue
+            async with self._arrived:
+                for records in batches.values():
+                    for record in records:
+                        outcome = parse_outcome(record.value)
+                        self.outcomes.setdefault(outcome.command_id, outcome)
+                self._arrived.notify_all()
+
+    async def send(self, commands: Sequence[Command]) -> None:
+        """Append commands to the commands topic, keyed by inspection; wait for the broker's ack."""
+        futures = [
+            await self.producer.send(
+                self.settings.topics.commands,
+                dump_command(c),
+                key=partition_key(c.stream_id),
+            )
+            for c in commands
+        ]
+        await asyncio.gather(*futures)
+
+    async def send_raw(self, key: bytes | None, value: bytes) -> None:
+        """Append raw bytes to the commands topic (for other systems' producers and tests)."""
+        await self.producer.send_and_wait(self.settings.topics.commands, value, key=key)
+
+    async def wait_for(
+        self, command_ids: Sequence[UUID], *, timeout: float, progress: Progress | None = None
+    ) -> dict[UUID, Outcome]:
+        """Outcomes of these commands that arrive within the timeout."""
+        wanted = set(command_ids)
+        deadline = time.monotonic() + timeout
+        async with self._arrived:
+            while True:
+                done = wanted & self.outcomes.keys()
+                if progress:
+                    progress(len(done), len(wanted))
+                remaining = deadline - time.monotonic()
+                if done == wanted or remaining <= 0:
+                    return {cid: self.outcomes[cid] for cid in done}
+                try:
+                    await asyncio.wait_for(self._arrived.wait(), timeout=remaining)
+                except TimeoutError:
+                    continue
+
+    async def submit(
+        self, commands: Sequence[Command], *, timeout: float = 30.0, progress: Progress | None = None
+    ) -> dict[UUID, Outcome]:
+        """Send commands and wait for their outcomes."""
+        await self.send(commands)
+        return await self.wait_for([c.command_id for c in commands], timeout=timeout,
+                                   progress=progress)
