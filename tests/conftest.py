@@ -1,0 +1,106 @@
+"""One fixture set: the real broker and PostgreSQL, started once per session through `infra`.
+
+Each run owns its data: a unique topic prefix and database schema, and a fresh RECTRACK_HOME
+with free ports (unless KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL point at running services).
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from infra.database import create_pool, migrate
+from infra.processes import free_port
+from infra.settings import Settings
+from infra.stack import start_infrastructure, stop_infrastructure
+from services.gateway import CommandGateway
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def run_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment of this test run's rectrack instance."""
+    run_id = uuid.uuid4().hex[:8]
+    env = {
+        **os.environ,
+        "RECTRACK_HOME": str(tmp_path_factory.mktemp("rectrack-home")),
+        "RECTRACK_KAFKA_PORT": str(free_port()),
+        "RECTRACK_KAFKA_CONTROLLER_PORT": str(free_port()),
+        "RECTRACK_PG_PORT": str(free_port()),
+        "RECTRACK_API_PORT": str(free_port()),
+        "RECTRACK_TOPIC_PREFIX": f"test-{run_id}.",
+        "RECTRACK_DB_SCHEMA": f"test_{run_id}",
+        "RECTRACK_PARTITIONS": "3",
+        "RECTRACK_LOG_LEVEL": "info",
+    }
+    return env
+
+
+@pytest.fixture(scope="session")
+def settings(run_env: dict[str, str]) -> Iterator[Settings]:
+    """Settings of this run, with the broker and database started (and stopped at the end)."""
+    settings = Settings.from_env(run_env)
+    start_infrastructure(settings)
+    yield settings
+    stop_infrastructure(settings)
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:  # noqa: S310
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def stack(settings: Settings, run_env: dict[str, str]) -> Iterator[Settings]:
+    """API, decider and projector running as real processes (`rectrack run`)."""
+    log_path = settings.log_dir / "stack.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "services.cli", "run", "--no-infrastructure"],
+            env=run_env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 120
+    while not _healthy(settings.api_url):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"rectrack run did not start; see {log_path}:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.3)
+    yield settings
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=40)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "stack.log").write_bytes(log_path.read_bytes())
+
+
+@pytest.fixture(scope="session")
+async def gateway(stack: Settings) -> AsyncIterator[CommandGateway]:
+    """A command gateway connected to this run's topics."""
+    gw = CommandGateway(stack)
+    await gw.start()
+    yield gw
+    await gw.stop()
+
+
+@pytest.fixture(scope="session")
+async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on this run's schema."""
+    pool = await create_pool(settings)
+    await migrate(pool)
+    yield pool
+    await pool.close()
