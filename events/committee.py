@@ -7,7 +7,7 @@ from events.types import ShortText, Slug
 
 
 class CommitteeUpdateRecorded(EventData):
-    """A committee received an update: a reporting point that 'since the last update' starts from."""
+    """A committee received an update: the point "since the last update" starts from."""
 
     committee: Slug
     meeting_date: date

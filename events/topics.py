@@ -25,3 +25,13 @@ class Topics:
     def all(self) -> tuple[str, ...]:
         """Every topic name, for creation and checks."""
         return (self.commands, self.events, self.outcomes, self.dead_letters)
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message read from a topic, as workers hand it to the code that parses it."""
+
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes

@@ -1,12 +1,14 @@
 """The Faust app factory and the guard that keeps Faust's acks truthful."""
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import faust
+from faust.streams import Stream
 
+from events.topics import Message
 from infra.settings import Settings
 
 T = TypeVar("T")
@@ -35,10 +37,23 @@ def make_app(settings: Settings, component: str) -> faust.App:
     )
 
 
+async def take_messages(
+    stream: faust.StreamT[bytes], size: int, within: float
+) -> AsyncIterator[list[Message]]:
+    """Batches of raw messages with their partition and offset, acked after each batch."""
+    batches = cast(Stream[bytes], stream).take_events(size, within=within)
+    async for events in batches:
+        yield [
+            Message(e.message.partition, e.message.offset, e.message.key, e.message.value or b"")
+            for e in events
+        ]
+
+
 def raw_topic(app: faust.App, name: str) -> faust.TopicT:
     """A topic whose keys and values stay bytes: parsing belongs to events/ and services/."""
-    return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw",
-                     value_serializer="raw")
+    return app.topic(
+        name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
 
 
 async def finish_before_ack(work: Awaitable[T]) -> T:

@@ -36,10 +36,17 @@ def fetch_jars() -> Path:
     if shutil.which("mvn") is None:
         raise RuntimeError("Maven (mvn) is needed once to fetch the Kafka jars; install maven")
     lib.mkdir(parents=True, exist_ok=True)
-    subprocess.run(  # noqa: S603
+    subprocess.run(
         [
-            "mvn", "-q", "-B", "-Dstyle.color=never", "-f", str(_resource("pom.xml")),
-            "dependency:copy-dependencies", f"-DoutputDirectory={lib}", "-DincludeScope=runtime",
+            "mvn",
+            "-q",
+            "-B",
+            "-Dstyle.color=never",
+            "-f",
+            str(_resource("pom.xml")),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={lib}",
+            "-DincludeScope=runtime",
         ],
         check=True,
     )
@@ -134,8 +141,13 @@ class LocalKafka:
     def _java(self, lib: Path, main_class: str, *args: str) -> list[str]:
         log_config = _resource("log4j2.properties")
         return [
-            "java", BROKER_HEAP, f"-Dlog4j2.configurationFile={log_config}",
-            "-cp", f"{lib}/*", main_class, *args,
+            "java",
+            BROKER_HEAP,
+            f"-Dlog4j2.configurationFile={log_config}",
+            "-cp",
+            f"{lib}/*",
+            main_class,
+            *args,
         ]
 
     def _write_config(self) -> Path:
@@ -148,8 +160,10 @@ class LocalKafka:
         if (self.dir / "data" / "meta.properties").exists():
             return
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        subprocess.run(  # noqa: S603
-            self._java(lib, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)),
+        subprocess.run(
+            self._java(
+                lib, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)
+            ),
             check=True,
             stdout=subprocess.DEVNULL,
         )

@@ -77,7 +77,7 @@ async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[int]:
     A consumer without a subscription keeps no metadata for the topic, so
     `partitions_for_topic` alone answers nothing.
     """
-    cluster = await consumer._client.fetch_all_metadata()  # noqa: SLF001
+    cluster = await consumer._client.fetch_all_metadata()
     return sorted(cluster.partitions_for_topic(topic) or ())
 
 

@@ -11,7 +11,9 @@ def configure_logging(level: str = "info", *, json: bool = False) -> None:
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         numeric = logging.INFO
-    logging.basicConfig(stream=sys.stderr, level=max(numeric, logging.WARNING), format="%(message)s")
+    logging.basicConfig(
+        stream=sys.stderr, level=max(numeric, logging.WARNING), format="%(message)s"
+    )
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.processors.LogfmtRenderer()
     )

@@ -73,7 +73,7 @@ class LocalPostgres:
         """The server accepts connections."""
         if not port_open(self.settings.pg_port):
             return False
-        probe = subprocess.run(  # noqa: S603
+        probe = subprocess.run(
             [_bin("pg_isready"), "-h", "127.0.0.1", "-p", str(self.settings.pg_port), "-q"],
             check=False,
         )
@@ -93,8 +93,13 @@ class LocalPostgres:
         self._own(log, user)
         self._pg_ctl(
             user,
-            "-w", "-t", str(int(timeout)), "-l", str(log),
-            "-o", f"-p {self.settings.pg_port} -h 127.0.0.1 -k {self.data_dir}",
+            "-w",
+            "-t",
+            str(int(timeout)),
+            "-l",
+            str(log),
+            "-o",
+            f"-p {self.settings.pg_port} -h 127.0.0.1 -k {self.data_dir}",
             "start",
         )
         wait_until(self.ready, timeout=timeout, what="PostgreSQL")
@@ -108,7 +113,7 @@ class LocalPostgres:
         return True
 
     def _pg_ctl(self, user: str | None, *args: str) -> None:
-        subprocess.run(  # noqa: S603
+        subprocess.run(
             [_bin("pg_ctl"), "-D", str(self.data_dir), *args],
             check=True,
             user=user,
@@ -120,10 +125,16 @@ class LocalPostgres:
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._own(self.data_dir, user)
-        subprocess.run(  # noqa: S603
+        subprocess.run(
             [
-                _bin("initdb"), "-D", str(self.data_dir), "-U", "postgres",
-                "--auth=trust", "--encoding=utf8", "--no-sync",
+                _bin("initdb"),
+                "-D",
+                str(self.data_dir),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=utf8",
+                "--no-sync",
             ],
             check=True,
             user=user,

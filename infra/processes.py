@@ -71,7 +71,7 @@ def spawn(
     log_file.parent.mkdir(parents=True, exist_ok=True)
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:
-        proc = subprocess.Popen(  # noqa: S603 - argv is built by rectrack, not from input
+        proc = subprocess.Popen(
             list(argv),
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -96,7 +96,9 @@ def stop_pid(pid: int, *, timeout: float = 20.0) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-def wait_until(check: Callable[[], bool], *, timeout: float, what: str, interval: float = 0.25) -> None:
+def wait_until(
+    check: Callable[[], bool], *, timeout: float, what: str, interval: float = 0.25
+) -> None:
     """Poll until check() is true or raise TimeoutError naming what we waited for."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -104,4 +106,3 @@ def wait_until(check: Callable[[], bool], *, timeout: float, what: str, interval
             return
         time.sleep(interval)
     raise TimeoutError(f"{what} did not become ready within {timeout:.0f}s")
-

@@ -64,12 +64,14 @@ class Settings:
     @property
     def database_url(self) -> str:
         """The PostgreSQL clients connect to."""
-        return self.external_database_url or f"postgresql://postgres@127.0.0.1:{self.pg_port}/postgres"
+        return (
+            self.external_database_url or f"postgresql://postgres@127.0.0.1:{self.pg_port}/postgres"
+        )
 
     @property
     def api_url(self) -> str:
         """Where the API answers."""
-        host = "localhost" if self.api_host in ("127.0.0.1", "0.0.0.0") else self.api_host  # noqa: S104
+        host = "localhost" if self.api_host in ("127.0.0.1", "0.0.0.0") else self.api_host
         return f"http://{host}:{self.api_port}"
 
     @property

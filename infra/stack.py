@@ -27,7 +27,7 @@ class ServiceStatus:
 
 
 def start_infrastructure(settings: Settings) -> list[str]:
-    """Start what this instance manages (unless external), create topics, migrate; return what started."""
+    """Start the managed broker and database, create topics, migrate; return what started."""
     settings.home.mkdir(parents=True, exist_ok=True)
     started = []
     if settings.external_database_url is None and LocalPostgres(settings).start():

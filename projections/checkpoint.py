@@ -1,4 +1,4 @@
-"""Apply a batch of log records and the (partition, offset) checkpoint in one transaction."""
+"""Apply a batch of log messages and the (partition, offset) checkpoint in one transaction."""
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -7,21 +7,13 @@ import asyncpg
 
 from events.envelope import Envelope
 from events.registry import UnreadableEvent, parse_event
+from events.topics import Message
 from projections.statements import Statement
 
 Projector = Callable[[Envelope], list[Statement]]
 
 # Errors that belong to one event (bad data, a duplicate) rather than to the database being away.
 EVENT_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
-
-
-@dataclass(frozen=True)
-class Record:
-    """One message of the events topic."""
-
-    partition: int
-    offset: int
-    value: bytes
 
 
 @dataclass
@@ -38,24 +30,24 @@ async def apply_batch(
     *,
     projection: str,
     topic: str,
-    records: Sequence[Record],
+    messages: Sequence[Message],
     project: Projector,
 ) -> BatchResult:
-    """Project records past each partition's checkpoint; redelivered records change nothing."""
+    """Project messages past each partition's checkpoint; redelivered messages change nothing."""
     result = BatchResult()
     async with conn.transaction():
-        next_offsets = await _lock_checkpoints(conn, projection, topic, records)
-        for record in sorted(records, key=lambda r: (r.partition, r.offset)):
-            if record.offset < next_offsets[record.partition]:
+        next_offsets = await _lock_checkpoints(conn, projection, topic, messages)
+        for message in sorted(messages, key=lambda r: (r.partition, r.offset)):
+            if message.offset < next_offsets[message.partition]:
                 result.skipped += 1
                 continue
-            error = await _apply_one(conn, record, project)
+            error = await _apply_one(conn, message, project)
             if error is None:
                 result.applied += 1
             else:
                 result.failed += 1
-                await _record_error(conn, projection, topic, record, error)
-            next_offsets[record.partition] = record.offset + 1
+                await _record_error(conn, projection, topic, message, error)
+            next_offsets[message.partition] = message.offset + 1
         await conn.executemany(
             "UPDATE projection_checkpoints SET next_offset = $4, updated_at = now() "
             "WHERE projection = $1 AND topic = $2 AND partition = $3",
@@ -65,9 +57,9 @@ async def apply_batch(
 
 
 async def _lock_checkpoints(
-    conn: asyncpg.Connection, projection: str, topic: str, records: Sequence[Record]
+    conn: asyncpg.Connection, projection: str, topic: str, messages: Sequence[Message]
 ) -> dict[int, int]:
-    partitions = sorted({r.partition for r in records})
+    partitions = sorted({r.partition for r in messages})
     await conn.executemany(
         "INSERT INTO projection_checkpoints (projection, topic, partition, next_offset) "
         "VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING",
@@ -76,14 +68,16 @@ async def _lock_checkpoints(
     rows = await conn.fetch(
         "SELECT partition, next_offset FROM projection_checkpoints "
         "WHERE projection = $1 AND topic = $2 AND partition = ANY($3::int[]) FOR UPDATE",
-        projection, topic, partitions,
+        projection,
+        topic,
+        partitions,
     )
     return {r["partition"]: r["next_offset"] for r in rows}
 
 
-async def _apply_one(conn: asyncpg.Connection, record: Record, project: Projector) -> str | None:
+async def _apply_one(conn: asyncpg.Connection, message: Message, project: Projector) -> str | None:
     try:
-        statements = project(parse_event(record.value))
+        statements = project(parse_event(message.value))
     except (UnreadableEvent, TypeError) as exc:
         return str(exc)
     try:
@@ -96,12 +90,17 @@ async def _apply_one(conn: asyncpg.Connection, record: Record, project: Projecto
 
 
 async def _record_error(
-    conn: asyncpg.Connection, projection: str, topic: str, record: Record, reason: str
+    conn: asyncpg.Connection, projection: str, topic: str, message: Message, reason: str
 ) -> None:
     await conn.execute(
-        "INSERT INTO projection_errors (projection, topic, partition, \"offset\", reason, raw) "
+        'INSERT INTO projection_errors (projection, topic, partition, "offset", reason, raw) '
         "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-        projection, topic, record.partition, record.offset, reason[:2000], record.value,
+        projection,
+        topic,
+        message.partition,
+        message.offset,
+        reason[:2000],
+        message.value,
     )
 
 
@@ -110,6 +109,7 @@ async def checkpoints(conn: asyncpg.Connection, projection: str, topic: str) -> 
     rows = await conn.fetch(
         "SELECT partition, next_offset FROM projection_checkpoints "
         "WHERE projection = $1 AND topic = $2",
-        projection, topic,
+        projection,
+        topic,
     )
     return {r["partition"]: r["next_offset"] for r in rows}

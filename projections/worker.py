@@ -6,10 +6,11 @@ import asyncpg
 import faust
 import structlog
 
+from events.topics import Message
 from infra.database import create_pool, migrate
-from infra.faust_app import finish_before_ack, make_app, raw_topic
+from infra.faust_app import finish_before_ack, make_app, raw_topic, take_messages
 from infra.settings import Settings
-from projections.checkpoint import BatchResult, Record, apply_batch
+from projections.checkpoint import BatchResult, apply_batch
 from projections.recommendations import project as recommendations
 
 log = structlog.get_logger(__name__)
@@ -19,9 +20,7 @@ BATCH_WITHIN = 0.1
 RETRY_SECONDS = (0.5, 1, 2, 5)
 
 
-async def project_with_retry(
-    pool: asyncpg.Pool, topic: str, records: list[Record]
-) -> BatchResult:
+async def project_with_retry(pool: asyncpg.Pool, topic: str, records: list[Message]) -> BatchResult:
     """Apply a batch, retrying while the database is away: the batch is acked only after."""
     attempt = 0
     while True:
@@ -31,12 +30,14 @@ async def project_with_retry(
                     conn,
                     projection=recommendations.NAME,
                     topic=topic,
-                    records=records,
+                    messages=records,
                     project=recommendations.project,
                 )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             delay = RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)]
-            log.warning("projection_retry", error=str(exc)[:300], retry_in=delay, events=len(records))
+            log.warning(
+                "projection_retry", error=str(exc)[:300], retry_in=delay, events=len(records)
+            )
             attempt += 1
             await asyncio.sleep(delay)
 
@@ -51,12 +52,16 @@ def build_projector_app(settings: Settings) -> faust.App:
         pool = await create_pool(settings)
         await migrate(pool)
         try:
-            async for batch in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN):
-                records = [Record(e.message.partition, e.message.offset, e.message.value)
-                           for e in batch]
-                result = await finish_before_ack(project_with_retry(pool, settings.topics.events, records))
-                log.info("batch_projected", applied=result.applied, skipped=result.skipped,
-                         failed=result.failed)
+            async for messages in take_messages(stream, BATCH_SIZE, BATCH_WITHIN):
+                result = await finish_before_ack(
+                    project_with_retry(pool, settings.topics.events, messages)
+                )
+                log.info(
+                    "batch_projected",
+                    applied=result.applied,
+                    skipped=result.skipped,
+                    failed=result.failed,
+                )
         finally:
             await pool.close()
 

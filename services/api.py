@@ -1,4 +1,4 @@
-"""HTTP entry point: translate requests to commands and queries, and map outcomes to status codes."""
+"""HTTP entry point: requests become commands and queries; outcomes become status codes."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -69,8 +69,11 @@ def create_app(settings: Settings) -> FastAPI:
         outcome = outcomes.get(command.command_id)
         if outcome is None:
             return JSONResponse(
-                {"command_id": str(command.command_id), "status": "pending",
-                 "status_url": f"/commands/{command.command_id}"},
+                {
+                    "command_id": str(command.command_id),
+                    "status": "pending",
+                    "status_url": f"/commands/{command.command_id}",
+                },
                 status_code=202,
             )
         return _outcome_response(outcome)

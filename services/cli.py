@@ -28,13 +28,14 @@ from infra.stack import infrastructure_status, start_infrastructure, stop_infras
 from projections.recommendations.report import Report
 from services.commands import Command, InvalidCommand, parse_command
 
-app = typer.Typer(help="Track inspectorate recommendations from publication to closure.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Track inspectorate recommendations from publication to closure.", no_args_is_help=True
+)
 topics_app = typer.Typer(help="Kafka topics of this instance.")
 app.add_typer(topics_app, name="topics")
 # A fixed width when not on a terminal keeps piped output and CI logs readable.
 console = Console(width=None if sys.stdout.isatty() else 120)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 DEMO_AS_OF = date(2024, 9, 18)
 APP_PID = "app.pid"
@@ -75,7 +76,7 @@ def _app_pid(settings: Settings) -> int | None:
 
 def _api_healthy(settings: Settings) -> bool:
     try:
-        with urllib.request.urlopen(f"{settings.api_url}/health", timeout=2) as response:  # noqa: S310
+        with urllib.request.urlopen(f"{settings.api_url}/health", timeout=2) as response:
             return bool(response.status == 200)
     except OSError:
         return False
@@ -187,7 +188,7 @@ def run(
 
 def _supervise(components: list[Component]) -> int:
     children = {
-        c: subprocess.Popen([sys.executable, "-m", "services.cli", "run", "-c", c.value])  # noqa: S603
+        c: subprocess.Popen([sys.executable, "-m", "services.cli", "run", "-c", c.value])
         for c in components
     }
     stopping = False
@@ -218,8 +219,12 @@ def _run_component(settings: Settings, component: Component) -> None:
 
         from services.api import create_app
 
-        uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
-                    log_level="warning")
+        uvicorn.run(
+            create_app(settings),
+            host=settings.api_host,
+            port=settings.api_port,
+            log_level="warning",
+        )
         return
     from faust.worker import Worker
 
@@ -296,9 +301,12 @@ def load_file(
     reasons.update("invalid_command" for _ in invalid)
     rejected = [
         {"line": None, "command_id": cid, "reason": o.reason, "detail": o.detail}
-        for cid, o in outcomes.items() if o.status == "rejected"
-    ] + [{"line": n, "command_id": None, "reason": "invalid_command", "detail": d}
-         for n, d in invalid]
+        for cid, o in outcomes.items()
+        if o.status == "rejected"
+    ] + [
+        {"line": n, "command_id": None, "reason": "invalid_command", "detail": d}
+        for n, d in invalid
+    ]
     return {
         "file": str(path),
         "commands": len(commands) + len(invalid),
@@ -313,7 +321,9 @@ def load_file(
 @app.command()
 def load(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
-    as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a machine-readable summary.")
+    ] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for outcomes.")] = 60.0,
 ) -> None:
     """Send one command per line of FILE (NDJSON) and summarise the outcomes."""
@@ -342,7 +352,10 @@ def _print_load_summary(summary: dict[str, object], as_json: bool) -> None:
 
 
 async def _report(
-    settings: Settings, as_of: date, since: date | None, known_at: datetime | None,
+    settings: Settings,
+    as_of: date,
+    since: date | None,
+    known_at: datetime | None,
     inspection: str | None,
 ) -> Report:
     from infra.database import create_pool
@@ -365,22 +378,34 @@ def print_report(report: Report, fmt: Format) -> None:
         return
     since = f"Closed since {report.since}" if report.since else "Closed (no earlier update)"
     table = Table(
-        "Inspection", "Total", "Closed", "Ongoing – on track", "Ongoing – delayed", since,
+        "Inspection",
+        "Total",
+        "Closed",
+        "Ongoing – on track",
+        "Ongoing – delayed",
+        since,
         title=f"HMICS recommendations as at {report.as_of:%d %B %Y}",
     )
     for line in report.inspections:
         table.add_row(
-            line.title, str(line.total), str(line.closed), str(line.ongoing_on_track),
-            str(line.ongoing_delayed), ", ".join(map(str, line.closed_since)) or "–",
+            line.title,
+            str(line.total),
+            str(line.closed),
+            str(line.ongoing_on_track),
+            str(line.ongoing_delayed),
+            ", ".join(map(str, line.closed_since)) or "–",
         )
     console.print(table)
 
 
 @app.command()
 def report(
-    as_of: Annotated[datetime, typer.Option("--as-of", formats=["%Y-%m-%d"], help="Business date.")],
+    as_of: Annotated[
+        datetime, typer.Option("--as-of", formats=["%Y-%m-%d"], help="Business date.")
+    ],
     since: Annotated[
-        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Start of 'since the last update'.")
+        datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Start of 'since the last update'."),
     ] = None,
     known_at: Annotated[
         datetime | None, typer.Option("--known-at", help="System time: what was known then.")

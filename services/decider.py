@@ -27,7 +27,7 @@ from events.registry import (
     parse_event,
 )
 from events.streams import inspection_of, partition_key
-from events.topics import Topics
+from events.topics import Message, Topics
 from services.commands import Command, InvalidCommand, parse_command_bytes
 from services.domain.decide import Accepted, decide
 from services.domain.evolve import evolve
@@ -43,16 +43,6 @@ IdFactory = Callable[[], UUID]
 def utc_now() -> datetime:
     """The system clock, in UTC."""
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class CommandMessage:
-    """One message of the commands topic, as the worker hands it over."""
-
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
 
 
 @dataclass
@@ -100,7 +90,7 @@ class Decider:
         self.state = DeciderState()
         self._unconfirmed: list[asyncio.Future[object]] = []
 
-    async def handle(self, messages: Sequence[CommandMessage]) -> list[Outcome]:
+    async def handle(self, messages: Sequence[Message]) -> list[Outcome]:
         """Decide each message in order; every message gets exactly one outcome."""
         await self.catch_up(sorted({m.partition for m in messages}))
         outcomes = [await self._handle_one(m) for m in messages]
@@ -111,7 +101,7 @@ class Decider:
         return outcomes
 
     async def catch_up(self, partitions: Sequence[int]) -> int:
-        """Fold events appended to these partitions since we last looked (e.g. by a previous owner)."""
+        """Fold events appended to these partitions since we last read them (by anyone)."""
         tps = [TopicPartition(self.topics.events, p) for p in partitions]
         ends = await self.log_reader.end_offsets(tps)
         behind = [tp for tp in tps if self.state.next_offsets.get(tp.partition, 0) < ends[tp]]
@@ -138,7 +128,7 @@ class Decider:
             log.error("unreadable_event_in_log", partition=partition, offset=offset, error=str(exc))
         self.state.next_offsets[partition] = offset + 1
 
-    async def _handle_one(self, message: CommandMessage) -> Outcome:
+    async def _handle_one(self, message: Message) -> Outcome:
         try:
             command = parse_command_bytes(message.value)
         except InvalidCommand as exc:
@@ -159,7 +149,7 @@ class Decider:
         await self._publish_outcome(outcome)
         return outcome
 
-    async def _decide(self, command: Command, message: CommandMessage) -> Outcome:
+    async def _decide(self, command: Command, message: Message) -> Outcome:
         home = self._partition_of(command.stream_id)
         if home != message.partition:
             return self._rejected(
@@ -231,7 +221,7 @@ class Decider:
             recorded_at=self.clock(),
         )
 
-    async def _reject_malformed(self, message: CommandMessage, exc: InvalidCommand) -> Outcome:
+    async def _reject_malformed(self, message: Message, exc: InvalidCommand) -> Outcome:
         # A stable id for a message that has none, so a redelivery reuses it.
         command_id = exc.command_id or uuid5(
             NAMESPACE_URL, f"{self.topics.commands}/{message.partition}/{message.offset}"
@@ -254,7 +244,7 @@ class Decider:
         )
         return outcome
 
-    async def _dead_letter(self, message: CommandMessage, reason: str) -> None:
+    async def _dead_letter(self, message: Message, reason: str) -> None:
         record = {
             "topic": self.topics.commands,
             "partition": message.partition,

@@ -2,10 +2,10 @@
 
 import faust
 
-from infra.faust_app import finish_before_ack, make_app, raw_topic
+from infra.faust_app import finish_before_ack, make_app, raw_topic, take_messages
 from infra.kafka_clients import durable_producer, reader
 from infra.settings import Settings
-from services.decider import CommandMessage, Decider
+from services.decider import Decider
 
 BATCH_SIZE = 500
 BATCH_WITHIN = 0.05
@@ -21,16 +21,9 @@ def build_decider_app(settings: Settings) -> faust.App:
         producer, log_reader = durable_producer(settings), reader(settings)
         await producer.start()
         await log_reader.start()
-        decider = Decider(
-            settings.topics, producer, log_reader, partitions=settings.partitions
-        )
+        decider = Decider(settings.topics, producer, log_reader, partitions=settings.partitions)
         try:
-            async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN):
-                messages = [
-                    CommandMessage(e.message.partition, e.message.offset, e.message.key,
-                                   e.message.value)
-                    for e in events
-                ]
+            async for messages in take_messages(stream, BATCH_SIZE, BATCH_WITHIN):
                 await finish_before_ack(decider.handle(messages))
         finally:
             await log_reader.stop()

@@ -98,9 +98,14 @@ class CommandGateway:
                     continue
 
     async def submit(
-        self, commands: Sequence[Command], *, timeout: float = 30.0, progress: Progress | None = None
+        self,
+        commands: Sequence[Command],
+        *,
+        timeout: float = 30.0,
+        progress: Progress | None = None,
     ) -> dict[UUID, Outcome]:
         """Send commands and wait for their outcomes."""
         await self.send(commands)
-        return await self.wait_for([c.command_id for c in commands], timeout=timeout,
-                                   progress=progress)
+        return await self.wait_for(
+            [c.command_id for c in commands], timeout=timeout, progress=progress
+        )

@@ -48,12 +48,18 @@ def issue(inspection_id: str, number: int, **data: Any) -> Command:
     """IssueRecommendation number N of an inspection."""
     return command(
         "IssueRecommendation",
-        {"inspection_id": inspection_id, "number": number, "text": f"Recommendation {number}",
-         **data},
+        {
+            "inspection_id": inspection_id,
+            "number": number,
+            "text": f"Recommendation {number}",
+            **data,
+        },
         effective_date=date(2024, 1, 10),
     )
 
 
-def rec_command(type_: str, rec_id: str, actor: dict[str, str] | None = None, **data: Any) -> Command:
+def rec_command(
+    type_: str, rec_id: str, actor: dict[str, str] | None = None, **data: Any
+) -> Command:
     """A command on a recommendation stream."""
     return command(type_, {"recommendation_id": rec_id, **data}, actor=actor or ADMIN)

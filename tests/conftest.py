@@ -56,7 +56,7 @@ def settings(run_env: dict[str, str]) -> Iterator[Settings]:
 
 def _healthy(url: str) -> bool:
     try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:  # noqa: S310
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
             return bool(response.status == 200)
     except OSError:
         return False
@@ -68,15 +68,19 @@ def stack(settings: Settings, run_env: dict[str, str]) -> Iterator[Settings]:
     log_path = settings.log_dir / "stack.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
-        proc = subprocess.Popen(  # noqa: S603
+        proc = subprocess.Popen(
             [sys.executable, "-m", "services.cli", "run", "--no-infrastructure"],
-            env=run_env, stdout=log, stderr=subprocess.STDOUT,
+            env=run_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     deadline = time.monotonic() + 120
     while not _healthy(settings.api_url):
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            pytest.fail(f"rectrack run did not start; see {log_path}:\n{log_path.read_text()[-3000:]}")
+            pytest.fail(
+                f"rectrack run did not start; see {log_path}:\n{log_path.read_text()[-3000:]}"
+            )
         time.sleep(0.3)
     yield settings
     proc.send_signal(signal.SIGTERM)

@@ -20,8 +20,6 @@ from projections.statements import Statement
 
 NAME = "recommendations"
 
-_COUNTED = "kind = 'recommendation' AND tracked"
-
 
 def project(envelope: Envelope) -> list[Statement]:
     """Statements that apply one event to the read model, including its event_log row."""
@@ -40,8 +38,16 @@ def _log_row(e: Envelope) -> Statement:
         "recorded_at, command_id, actor_name, actor_team, actor_role, data) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb)",
         (
-            e.event_id, e.stream_id, e.stream_version, e.type, e.effective_date, e.recorded_at,
-            e.command_id, e.actor.name, e.actor.team, e.actor.role,
+            e.event_id,
+            e.stream_id,
+            e.stream_version,
+            e.type,
+            e.effective_date,
+            e.recorded_at,
+            e.command_id,
+            e.actor.name,
+            e.actor.team,
+            e.actor.role,
             orjson.dumps(e.data.model_dump(mode="json")).decode(),
         ),
     )
@@ -76,8 +82,15 @@ def _(data: InspectionPublished, e: Envelope) -> list[Statement]:
         Statement(
             "INSERT INTO inspections (inspection_id, title, inspectorate, published_on, "
             "inspection_type, url, last_event_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            (data.inspection_id, data.title, data.inspectorate, data.published_on,
-             data.inspection_type, data.url, e.event_id),
+            (
+                data.inspection_id,
+                data.title,
+                data.inspectorate,
+                data.published_on,
+                data.inspection_type,
+                data.url,
+                e.event_id,
+            ),
         ),
         Statement(
             "INSERT INTO inspection_counts (inspection_id) VALUES ($1) ON CONFLICT DO NOTHING",
@@ -94,8 +107,18 @@ def _(data: RecommendationIssued, e: Envelope) -> list[Statement]:
             "INSERT INTO recommendations (recommendation_id, inspection_id, number, kind, text, "
             "tracked, issued_on, issued_recorded_at, stream_version, last_event_id, "
             "last_effective_date) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $7)",
-            (rec_id, data.inspection_id, data.number, data.kind, data.text, data.tracked,
-             e.effective_date, e.recorded_at, e.stream_version, e.event_id),
+            (
+                rec_id,
+                data.inspection_id,
+                data.number,
+                data.kind,
+                data.text,
+                data.tracked,
+                e.effective_date,
+                e.recorded_at,
+                e.stream_version,
+                e.event_id,
+            ),
         ),
         _history(e, rec_id, "issued", data.kind),
     ]
@@ -124,9 +147,12 @@ def _(data: TargetDateSet, e: Envelope) -> list[Statement]:
     rid = data.recommendation_id
     return [
         _touch(
-            e, rid,
+            e,
+            rid,
             "target_date = $5, original_target_date = $6, target_date_revisions = $7",
-            data.target_date, data.original_target_date, data.revision,
+            data.target_date,
+            data.original_target_date,
+            data.revision,
         ),
         _history(e, rid, "target_date", data.target_date.isoformat()),
     ]
@@ -137,8 +163,12 @@ def _(data: ProgressReported, e: Envelope) -> list[Statement]:
     rid = data.recommendation_id
     return [
         _touch(
-            e, rid, "delivery_status = $5, delay_reason = $6, latest_position = $7",
-            data.delivery_status, data.delay_reason, data.position,
+            e,
+            rid,
+            "delivery_status = $5, delay_reason = $6, latest_position = $7",
+            data.delivery_status,
+            data.delay_reason,
+            data.position,
         ),
         _history(e, rid, "delivery_status", data.delivery_status),
         _history(e, rid, "position", data.position),
@@ -166,8 +196,8 @@ def _(data: InspectorateDecisionRecorded, e: Envelope) -> list[Statement]:
         statements.append(
             Statement(
                 "UPDATE inspection_counts SET closed = closed + 1 WHERE inspection_id = "
-                f"(SELECT inspection_id FROM recommendations WHERE recommendation_id = $1 "  # noqa: S608
-                f"AND {_COUNTED})",
+                "(SELECT inspection_id FROM recommendations WHERE recommendation_id = $1 "
+                "AND kind = 'recommendation' AND tracked)",
                 (rid,),
             )
         )

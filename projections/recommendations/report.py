@@ -65,7 +65,9 @@ def _line(row: Mapping[str, Any], as_of: date) -> RecommendationLine:
 
 def _closed_since(row: Mapping[str, Any], since: date | None) -> bool:
     decided_on: date | None = row["decision_date"]
-    return bool(closure_of(row["decision"]) and decided_on and (since is None or decided_on > since))
+    return bool(
+        closure_of(row["decision"]) and decided_on and (since is None or decided_on > since)
+    )
 
 
 def assemble_report(

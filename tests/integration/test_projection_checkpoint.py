@@ -1,12 +1,15 @@
 """The checkpoint shares the read model's transaction: redelivery changes nothing."""
 
+import dataclasses
 import uuid
 
 import pytest
+
+from events.topics import Message
 from infra.database import create_pool, migrate
 from infra.kafka_clients import read_topic
 from infra.settings import Settings
-from projections.checkpoint import Record, apply_batch
+from projections.checkpoint import BatchResult, apply_batch
 from projections.recommendations import project as recommendations
 from services.gateway import CommandGateway
 from tests.builders import issue, publish
@@ -14,10 +17,10 @@ from tests.builders import issue, publish
 pytestmark = pytest.mark.integration
 
 
-async def records_of(settings: Settings, inspection_id: str) -> list[Record]:
+async def records_of(settings: Settings, inspection_id: str) -> list[Message]:
     """This inspection's events, as the projector would receive them."""
     return [
-        Record(r.partition, r.offset, r.value)
+        Message(r.partition, r.offset, r.key, r.value)
         for r in await read_topic(settings, settings.topics.events)
         if r.key == inspection_id.encode()
     ]
@@ -33,17 +36,26 @@ async def test_a_redelivered_batch_does_not_double_count(
     assert len(records) == 4
 
     # A schema of its own, so only this test's events are projected into it.
-    own = Settings.from_env({**_env(stack), "RECTRACK_DB_SCHEMA": f"redeliver_{uuid.uuid4().hex[:8]}"})
+    own = dataclasses.replace(stack, db_schema=f"redeliver_{uuid.uuid4().hex[:8]}")
     pool = await create_pool(own)
     try:
         await migrate(pool)
         async with pool.acquire() as conn:
-            kwargs = {"projection": recommendations.NAME, "topic": stack.topics.events,
-                      "project": recommendations.project}
-            first = await apply_batch(conn, records=records, **kwargs)  # type: ignore[arg-type]
-            again = await apply_batch(conn, records=records, **kwargs)  # type: ignore[arg-type]
+
+            async def deliver() -> BatchResult:
+                return await apply_batch(
+                    conn,
+                    projection=recommendations.NAME,
+                    topic=stack.topics.events,
+                    messages=records,
+                    project=recommendations.project,
+                )
+
+            first = await deliver()
+            again = await deliver()
             total = await conn.fetchval(
-                "SELECT total FROM inspection_counts WHERE inspection_id = $1", insp.stream_id)
+                "SELECT total FROM inspection_counts WHERE inspection_id = $1", insp.stream_id
+            )
             logged = await conn.fetchval("SELECT count(*) FROM event_log")
     finally:
         await pool.close()
@@ -51,13 +63,3 @@ async def test_a_redelivered_batch_does_not_double_count(
     assert (again.applied, again.skipped) == (0, 4)
     assert total == 3
     assert logged == 4
-
-
-def _env(settings: Settings) -> dict[str, str]:
-    return {
-        "RECTRACK_HOME": str(settings.home),
-        "RECTRACK_PG_PORT": str(settings.pg_port),
-        "RECTRACK_KAFKA_PORT": str(settings.kafka_port),
-        "RECTRACK_TOPIC_PREFIX": settings.topic_prefix,
-        **({"DATABASE_URL": settings.external_database_url} if settings.external_database_url else {}),
-    }

@@ -35,7 +35,9 @@ async def test_a_command_becomes_an_event_and_a_projected_row(
     async with pool.acquire() as conn:
         row = await conn.fetchrow(
             "SELECT inspection_id, number, stream_version, last_event_id FROM recommendations "
-            "WHERE recommendation_id = $1", rec.stream_id)
+            "WHERE recommendation_id = $1",
+            rec.stream_id,
+        )
     assert row is not None
     assert (row["inspection_id"], row["number"], row["stream_version"]) == (inspection_id, 1, 1)
     assert row["last_event_id"] == outcomes[rec.command_id].event_ids[0]
@@ -96,11 +98,14 @@ async def test_concurrent_conflicting_commands_one_wins(
     rec = issue(insp.stream_id, 1)
     await gateway.submit([insp, rec], timeout=30)
     racers = [
-        rec_command("AssignOwner", rec.stream_id, team=f"team-{i}", owner_role="lead")
-        .model_copy(update={"expected_version": 1})
+        rec_command("AssignOwner", rec.stream_id, team=f"team-{i}", owner_role="lead").model_copy(
+            update={"expected_version": 1}
+        )
         for i in range(2)
     ]
     results = await asyncio.gather(*(gateway.submit([r], timeout=30) for r in racers))
-    statuses = sorted((res[r.command_id].status, res[r.command_id].reason)
-                      for res, r in zip(results, racers, strict=True))
+    statuses = sorted(
+        (res[r.command_id].status, res[r.command_id].reason)
+        for res, r in zip(results, racers, strict=True)
+    )
     assert statuses == [("accepted", None), ("rejected", "version_conflict")]

@@ -38,10 +38,15 @@ class World:
         )
         if isinstance(verdict, Accepted):
             envelope = Envelope(
-                event_id=uuid4(), type=event_type_name(verdict.event),
-                stream_id=cmd.stream_id, stream_version=(stream.version if stream else 0) + 1,
-                effective_date=verdict.effective_date, recorded_at=datetime.now(UTC),
-                command_id=cmd.command_id, correlation_id=cmd.command_id, actor=cmd.actor,
+                event_id=uuid4(),
+                type=event_type_name(verdict.event),
+                stream_id=cmd.stream_id,
+                stream_version=(stream.version if stream else 0) + 1,
+                effective_date=verdict.effective_date,
+                recorded_at=datetime.now(UTC),
+                command_id=cmd.command_id,
+                correlation_id=cmd.command_id,
+                actor=cmd.actor,
                 data=verdict.event,
             )
             self.streams[cmd.stream_id] = evolve(stream, envelope)
@@ -97,8 +102,9 @@ def test_progress_on_unknown_recommendation_is_rejected() -> None:
 
 def test_closing_needs_a_pending_proposal() -> None:
     world = owned_recommendation()
-    close = rec_command("RecordInspectorateDecision", REC, INSPECTOR, decision="closed",
-                        rationale="done")
+    close = rec_command(
+        "RecordInspectorateDecision", REC, INSPECTOR, decision="closed", rationale="done"
+    )
     assert rejected(world.run(close)) == "no_closure_proposed"
 
 
@@ -106,10 +112,16 @@ def test_full_closure_path_then_nothing_but_reading() -> None:
     world = owned_recommendation().given(
         [
             rec_command("SubmitEvidence", REC, contributor(), evidence_id="esf-1", summary="ESF"),
-            rec_command("ProposeClosure", REC, contributor(), rationale="met",
-                        evidence_ids=["esf-1"]),
-            rec_command("RecordInspectorateDecision", REC, INSPECTOR, decision="closed",
-                        rationale="evidence of improvement"),
+            rec_command(
+                "ProposeClosure", REC, contributor(), rationale="met", evidence_ids=["esf-1"]
+            ),
+            rec_command(
+                "RecordInspectorateDecision",
+                REC,
+                INSPECTOR,
+                decision="closed",
+                rationale="evidence of improvement",
+            ),
         ]
     )
     after = rec_command("ReportProgress", REC, ADMIN, position="more", delivery_status="on_track")
@@ -118,18 +130,25 @@ def test_full_closure_path_then_nothing_but_reading() -> None:
 
 def test_superseded_needs_no_proposal_and_ends_the_recommendation() -> None:
     world = owned_recommendation()
-    supersede = rec_command("RecordInspectorateDecision", REC, INSPECTOR, decision="superseded",
-                            rationale="covered by the 2025 inspection")
+    supersede = rec_command(
+        "RecordInspectorateDecision",
+        REC,
+        INSPECTOR,
+        decision="superseded",
+        rationale="covered by the 2025 inspection",
+    )
     assert isinstance(world.run(supersede), Accepted)
-    again = rec_command("RecordInspectorateDecision", REC, INSPECTOR, decision="kept_open",
-                        rationale="x")
+    again = rec_command(
+        "RecordInspectorateDecision", REC, INSPECTOR, decision="kept_open", rationale="x"
+    )
     assert rejected(world.run(again)) == "recommendation_closed"
 
 
 def test_a_proposal_needs_submitted_evidence_and_none_pending() -> None:
     world = owned_recommendation()
-    propose = rec_command("ProposeClosure", REC, contributor(), rationale="met",
-                          evidence_ids=["esf-9"])
+    propose = rec_command(
+        "ProposeClosure", REC, contributor(), rationale="met", evidence_ids=["esf-9"]
+    )
     assert rejected(world.run(propose)) == "evidence_not_found"
     world.given(
         [
@@ -137,8 +156,9 @@ def test_a_proposal_needs_submitted_evidence_and_none_pending() -> None:
             propose,
         ]
     )
-    again = rec_command("ProposeClosure", REC, contributor(), rationale="again",
-                        evidence_ids=["esf-9"])
+    again = rec_command(
+        "ProposeClosure", REC, contributor(), rationale="again", evidence_ids=["esf-9"]
+    )
     assert rejected(world.run(again)) == "closure_already_proposed"
 
 
@@ -146,21 +166,33 @@ def test_kept_open_clears_the_pending_proposal() -> None:
     world = owned_recommendation().given(
         [
             rec_command("SubmitEvidence", REC, contributor(), evidence_id="esf-1", summary="ESF"),
-            rec_command("ProposeClosure", REC, contributor(), rationale="met",
-                        evidence_ids=["esf-1"]),
-            rec_command("RecordInspectorateDecision", REC, INSPECTOR, decision="kept_open",
-                        rationale="evidence of impact needed"),
+            rec_command(
+                "ProposeClosure", REC, contributor(), rationale="met", evidence_ids=["esf-1"]
+            ),
+            rec_command(
+                "RecordInspectorateDecision",
+                REC,
+                INSPECTOR,
+                decision="kept_open",
+                rationale="evidence of impact needed",
+            ),
         ]
     )
-    close = rec_command("RecordInspectorateDecision", REC, INSPECTOR, decision="closed",
-                        rationale="x")
+    close = rec_command(
+        "RecordInspectorateDecision", REC, INSPECTOR, decision="closed", rationale="x"
+    )
     assert rejected(world.run(close)) == "no_closure_proposed"
 
 
 @pytest.mark.parametrize(
     ("actor", "allowed"),
-    [(contributor("team-a"), True), (contributor("team-b"), False), (ADMIN, True),
-     (INSPECTOR, False), ({"name": "v", "team": "team-a", "role": "viewer"}, False)],
+    [
+        (contributor("team-a"), True),
+        (contributor("team-b"), False),
+        (ADMIN, True),
+        (INSPECTOR, False),
+        ({"name": "v", "team": "team-a", "role": "viewer"}, False),
+    ],
 )
 def test_only_the_owning_team_or_an_admin_reports_progress(
     actor: dict[str, str], allowed: bool
@@ -171,8 +203,9 @@ def test_only_the_owning_team_or_an_admin_reports_progress(
 
 
 def test_contributors_cannot_record_inspectorate_decisions() -> None:
-    cmd = rec_command("RecordInspectorateDecision", REC, contributor(), decision="kept_open",
-                      rationale="x")
+    cmd = rec_command(
+        "RecordInspectorateDecision", REC, contributor(), decision="kept_open", rationale="x"
+    )
     assert rejected(owned_recommendation().run(cmd)) == "forbidden"
 
 
@@ -187,24 +220,41 @@ def test_expected_version_must_match() -> None:
 
 @pytest.mark.parametrize(
     ("effective", "reason"),
-    [(date(2024, 9, 19), "effective_date_in_future"),
-     (date(2023, 12, 31), "effective_date_before_publication"),
-     (date(2024, 5, 31), "effective_date_out_of_order")],
+    [
+        (date(2024, 9, 19), "effective_date_in_future"),
+        (date(2023, 12, 31), "effective_date_before_publication"),
+        (date(2024, 5, 31), "effective_date_out_of_order"),
+    ],
 )
 def test_effective_date_rules(effective: date, reason: str) -> None:
     world = owned_recommendation()  # latest effective date 2024-06-01
-    cmd = command("ReportProgress", {"recommendation_id": REC, "position": "p",
-                                     "delivery_status": "on_track"},
-                  actor=ADMIN, effective_date=effective)
+    cmd = command(
+        "ReportProgress",
+        {"recommendation_id": REC, "position": "p", "delivery_status": "on_track"},
+        actor=ADMIN,
+        effective_date=effective,
+    )
     assert rejected(world.run(cmd)) == reason
 
 
 def test_target_date_revisions_keep_the_original() -> None:
     world = owned_recommendation()
-    first = rec_command("SetTargetDate", REC, contributor(), target_date="2024-12-31",
-                        reason="plan", agreed_with_inspectorate=True)
-    second = rec_command("SetTargetDate", REC, contributor(), target_date="2025-06-30",
-                         reason="COS delayed", agreed_with_inspectorate=True)
+    first = rec_command(
+        "SetTargetDate",
+        REC,
+        contributor(),
+        target_date="2024-12-31",
+        reason="plan",
+        agreed_with_inspectorate=True,
+    )
+    second = rec_command(
+        "SetTargetDate",
+        REC,
+        contributor(),
+        target_date="2025-06-30",
+        reason="COS delayed",
+        agreed_with_inspectorate=True,
+    )
     world.given([first])
     verdict = world.run(second)
     assert isinstance(verdict, Accepted)
@@ -215,15 +265,25 @@ def test_target_date_revisions_keep_the_original() -> None:
 
 def test_handover_records_the_previous_owner() -> None:
     world = owned_recommendation()
-    verdict = world.run(rec_command("AssignOwner", REC, team="team-b", owner_role="Chief Inspector"))
+    verdict = world.run(
+        rec_command("AssignOwner", REC, team="team-b", owner_role="Chief Inspector")
+    )
     assert isinstance(verdict, Accepted)
     assert getattr(verdict.event, "previous_team") == "team-a"  # noqa: B009
 
 
 def test_default_effective_date_is_today() -> None:
     verdict = World().run(
-        command("PublishInspection", {"inspection_id": INSP, "title": "t", "inspectorate": "HMICS",
-                                      "published_on": "2024-01-01"}, effective_date=None)
+        command(
+            "PublishInspection",
+            {
+                "inspection_id": INSP,
+                "title": "t",
+                "inspectorate": "HMICS",
+                "published_on": "2024-01-01",
+            },
+            effective_date=None,
+        )
     )
     assert isinstance(verdict, Accepted)
     assert verdict.effective_date == TODAY

@@ -12,20 +12,40 @@ AS_OF = date(2024, 9, 18)
 
 def test_closed_and_superseded_count_as_closed() -> None:
     for decision in ("closed", "superseded"):
-        assert classify(as_of=AS_OF, last_decision=decision, delivery_status="delayed",
-                        target_date=None) == "closed"
+        assert (
+            classify(
+                as_of=AS_OF, last_decision=decision, delivery_status="delayed", target_date=None
+            )
+            == "closed"
+        )
 
 
 def test_delayed_when_reported_delayed_or_target_passed() -> None:
-    assert classify(as_of=AS_OF, last_decision=None, delivery_status="delayed",
-                    target_date=date(2025, 6, 30)) == "ongoing_delayed"
-    assert classify(as_of=AS_OF, last_decision="kept_open", delivery_status="on_track",
-                    target_date=date(2024, 9, 17)) == "ongoing_delayed"
+    assert (
+        classify(
+            as_of=AS_OF,
+            last_decision=None,
+            delivery_status="delayed",
+            target_date=date(2025, 6, 30),
+        )
+        == "ongoing_delayed"
+    )
+    assert (
+        classify(
+            as_of=AS_OF,
+            last_decision="kept_open",
+            delivery_status="on_track",
+            target_date=date(2024, 9, 17),
+        )
+        == "ongoing_delayed"
+    )
 
 
 def test_on_track_otherwise_including_target_due_today() -> None:
-    assert classify(as_of=AS_OF, last_decision=None, delivery_status=None,
-                    target_date=AS_OF) == "ongoing_on_track"
+    assert (
+        classify(as_of=AS_OF, last_decision=None, delivery_status=None, target_date=AS_OF)
+        == "ongoing_on_track"
+    )
 
 
 def test_counted_only_tracked_recommendations_issued_by_the_date() -> None:
@@ -36,9 +56,18 @@ def test_counted_only_tracked_recommendations_issued_by_the_date() -> None:
 
 
 def row(number: int, **facts: Any) -> dict[str, Any]:
-    base = {"recommendation_id": f"i/r{number}", "inspection_id": "i", "number": number,
-            "decision": None, "decision_date": None, "delivery_status": None,
-            "target_date": None, "owner": None, "position": None, "last_event_id": uuid4()}
+    base = {
+        "recommendation_id": f"i/r{number}",
+        "inspection_id": "i",
+        "number": number,
+        "decision": None,
+        "decision_date": None,
+        "delivery_status": None,
+        "target_date": None,
+        "owner": None,
+        "position": None,
+        "last_event_id": uuid4(),
+    }
     return base | facts
 
 
@@ -51,9 +80,13 @@ def test_totals_add_up_and_closed_since_uses_the_decision_date() -> None:
         row(5, delivery_status="on_track", target_date=date(2025, 1, 1)),
         row(6, decision="kept_open", decision_date=date(2024, 8, 1)),
     ]
-    report = assemble_report(as_of=AS_OF, since=date(2024, 3, 12), known_at=None,
-                             inspections=[{"inspection_id": "i", "title": "I"}],
-                             recommendation_rows=rows)
+    report = assemble_report(
+        as_of=AS_OF,
+        since=date(2024, 3, 12),
+        known_at=None,
+        inspections=[{"inspection_id": "i", "title": "I"}],
+        recommendation_rows=rows,
+    )
     line = report.inspections[0]
     assert (line.total, line.closed, line.ongoing_on_track, line.ongoing_delayed) == (6, 3, 2, 1)
     assert line.closed == sum(r.status == "closed" for r in line.recommendations)

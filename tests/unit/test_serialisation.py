@@ -15,12 +15,21 @@ from tests.builders import INSPECTOR, publish
 
 def envelope() -> Envelope:
     return Envelope(
-        event_id=uuid4(), type="EvidenceSubmitted", stream_id="x/r1", stream_version=3,
-        effective_date=date(2024, 4, 1), recorded_at=datetime(2024, 4, 2, 9, 30, tzinfo=UTC),
-        command_id=uuid4(), correlation_id=uuid4(),
+        event_id=uuid4(),
+        type="EvidenceSubmitted",
+        stream_id="x/r1",
+        stream_version=3,
+        effective_date=date(2024, 4, 1),
+        recorded_at=datetime(2024, 4, 2, 9, 30, tzinfo=UTC),
+        command_id=uuid4(),
+        correlation_id=uuid4(),
         actor=Actor(name="A", team="t", role="contributor"),
-        data=EvidenceSubmitted(recommendation_id="x/r1", evidence_id="esf-1", summary="ESF",
-                               documents=({"name": "esf.pdf", "sha256": "a" * 64},)),  # type: ignore[arg-type]
+        data=EvidenceSubmitted(
+            recommendation_id="x/r1",
+            evidence_id="esf-1",
+            summary="ESF",
+            documents=({"name": "esf.pdf", "sha256": "a" * 64},),
+        ),  # type: ignore[arg-type]
     )
 
 
@@ -39,8 +48,12 @@ def test_dump_is_canonical() -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    [b"not json", b"{}", b'{"type": "Nope", "data": {}}',
-     orjson.dumps({"type": "ProgressReported", "data": {"recommendation_id": "x"}})],
+    [
+        b"not json",
+        b"{}",
+        b'{"type": "Nope", "data": {}}',
+        orjson.dumps({"type": "ProgressReported", "data": {"recommendation_id": "x"}}),
+    ],
 )
 def test_unreadable_events_raise(raw: bytes) -> None:
     with pytest.raises(UnreadableEvent):
@@ -63,29 +76,56 @@ def test_unknown_type_names_the_type_field() -> None:
 
 
 def test_bad_data_names_the_data_field() -> None:
-    errors = _errors({"type": "IssueRecommendation", "actor": INSPECTOR,
-                      "data": {"inspection_id": "Bad Slug!", "number": 0, "text": "x"}})
+    errors = _errors(
+        {
+            "type": "IssueRecommendation",
+            "actor": INSPECTOR,
+            "data": {"inspection_id": "Bad Slug!", "number": 0, "text": "x"},
+        }
+    )
     assert set(errors) == {"data.inspection_id", "data.number"}
 
 
 def test_unknown_fields_are_refused() -> None:
-    errors = _errors({"type": "PublishInspection", "actor": INSPECTOR,
-                      "data": {"inspection_id": "a", "title": "t", "inspectorate": "HMICS",
-                               "published_on": "2024-01-01", "colour": "red"}})
+    errors = _errors(
+        {
+            "type": "PublishInspection",
+            "actor": INSPECTOR,
+            "data": {
+                "inspection_id": "a",
+                "title": "t",
+                "inspectorate": "HMICS",
+                "published_on": "2024-01-01",
+                "colour": "red",
+            },
+        }
+    )
     assert "data.colour" in errors
 
 
 def test_delayed_progress_needs_a_reason() -> None:
-    errors = _errors({"type": "ReportProgress", "actor": INSPECTOR,
-                      "data": {"recommendation_id": "a/r1", "position": "p",
-                               "delivery_status": "delayed"}})
+    errors = _errors(
+        {
+            "type": "ReportProgress",
+            "actor": INSPECTOR,
+            "data": {"recommendation_id": "a/r1", "position": "p", "delivery_status": "delayed"},
+        }
+    )
     assert any("delay_reason" in reason for reason in errors.values())
 
 
 def test_missing_actor_is_named() -> None:
-    errors = _errors({"type": "PublishInspection",
-                      "data": {"inspection_id": "a", "title": "t", "inspectorate": "HMICS",
-                               "published_on": "2024-01-01"}})
+    errors = _errors(
+        {
+            "type": "PublishInspection",
+            "data": {
+                "inspection_id": "a",
+                "title": "t",
+                "inspectorate": "HMICS",
+                "published_on": "2024-01-01",
+            },
+        }
+    )
     assert "actor" in errors
 
 

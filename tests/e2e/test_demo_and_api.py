@@ -1,0 +1,115 @@
+"""End to end: the public-record demo through the decider and projector, then HTTP and CLI."""
+
+import json
+import subprocess
+import sys
+from datetime import date
+from uuid import uuid4
+
+import httpx
+import pytest
+
+from infra.settings import Settings
+from services.cli import demo_file, load_file
+from services.lag import wait_until_projected
+
+pytestmark = pytest.mark.integration
+
+# Published in the SPA Policing Performance Committee paper of 18 September 2024.
+PUBLISHED = {
+    "hate-crime-2021": (15, 10, 0, 5),
+    "crime-audit-2020": (6, 1, 0, 5),
+    "contact-assessment-model-2022": (8, 4, 0, 4),
+    "domestic-abuse-phase-1-2023": (13, 3, 4, 6),
+    "mental-health-2023": (13, 0, 13, 0),
+}
+
+
+@pytest.fixture(scope="module")
+def demo_loaded(stack: Settings) -> Settings:
+    summary = load_file(stack, demo_file(), timeout=90, quiet=True)
+    assert summary["rejected"] == 0, summary["rejections"]
+    assert summary["no_outcome"] == 0
+    return stack
+
+
+def _cli(settings: Settings, run_env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "services.cli", *args],
+        env=run_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return done.stdout
+
+
+async def test_the_report_for_18_september_2024_equals_the_published_table(
+    demo_loaded: Settings, run_env: dict[str, str]
+) -> None:
+    await wait_until_projected(demo_loaded, timeout=60)
+    report = json.loads(
+        _cli(demo_loaded, run_env, "report", "--as-of", "2024-09-18", "--format", "json")
+    )
+    got = {
+        line["inspection_id"]: (
+            line["total"],
+            line["closed"],
+            line["ongoing_on_track"],
+            line["ongoing_delayed"],
+        )
+        for line in report["inspections"]
+    }
+    assert {k: got[k] for k in PUBLISHED} == PUBLISHED
+    hate_crime = next(i for i in report["inspections"] if i["inspection_id"] == "hate-crime-2021")
+    assert hate_crime["closed_since"] == [3, 8]
+    assert report["since"] == "2024-03-12"
+
+
+async def test_the_table_format_prints_every_inspection(
+    demo_loaded: Settings, run_env: dict[str, str]
+) -> None:
+    await wait_until_projected(demo_loaded, timeout=60)
+    table = _cli(demo_loaded, run_env, "report", "--as-of", "2024-09-18")
+    assert "Hate Crime" in table and "Mental Health" in table
+
+
+async def test_http_command_is_decided_and_reported(demo_loaded: Settings) -> None:
+    inspection_id = f"http-{uuid4().hex[:8]}"
+    command = {
+        "type": "PublishInspection",
+        "actor": {"name": "Inspector", "team": "hmics", "role": "inspector"},
+        "effective_date": "2024-05-01",
+        "data": {
+            "inspection_id": inspection_id,
+            "title": "Over HTTP",
+            "inspectorate": "HMICS",
+            "published_on": "2024-05-01",
+        },
+    }
+    async with httpx.AsyncClient(base_url=demo_loaded.api_url, timeout=30) as client:
+        created = await client.post("/commands", json=command)
+        assert created.status_code == 201, created.text
+        again = await client.post("/commands", json={**command, "command_id": str(uuid4())})
+        assert again.status_code == 409
+        assert again.json()["reason"] == "inspection_already_published"
+        invalid = await client.post("/commands", json={**command, "data": {"title": 3}})
+        assert invalid.status_code == 422
+        fields = {e["field"] for e in invalid.json()["detail"]}
+        assert "data.inspection_id" in fields
+        await wait_until_projected(demo_loaded, timeout=30)
+        report = await client.get(
+            "/report", params={"as_of": date.today().isoformat(), "inspection": inspection_id}
+        )
+        assert report.status_code == 200
+        assert report.json()["inspections"][0]["title"] == "Over HTTP"
+
+
+def test_status_names_the_api_and_the_broker(
+    demo_loaded: Settings, run_env: dict[str, str]
+) -> None:
+    out = _cli(demo_loaded, run_env, "status")
+    assert demo_loaded.api_url in out
+    assert demo_loaded.bootstrap_servers in out
+    assert "Projection: recommendations at" in out
