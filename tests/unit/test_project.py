@@ -7,6 +7,7 @@ from events.envelope import Actor, Envelope, EventData
 from events.inspection import InspectionPublished
 from events.recommendation import InspectorateDecisionRecorded, RecommendationIssued
 from projections.recommendations.project import project
+from projections.statements import Statement
 
 
 def wrap(data: EventData, stream_id: str, version: int = 1) -> Envelope:
@@ -24,8 +25,8 @@ def wrap(data: EventData, stream_id: str, version: int = 1) -> Envelope:
     )
 
 
-def tables(statements: list[object]) -> list[str]:
-    return [s.sql.split()[2] for s in statements]  # type: ignore[attr-defined]
+def tables(statements: list[Statement]) -> list[str]:
+    return [s.sql.split()[2] for s in statements]
 
 
 def test_every_event_is_logged_first() -> None:

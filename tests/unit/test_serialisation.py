@@ -29,7 +29,7 @@ def envelope() -> Envelope:
             evidence_id="esf-1",
             summary="ESF",
             documents=({"name": "esf.pdf", "sha256": "a" * 64},),
-        ),  # type: ignore[arg-type]
+        ),
     )
 
 
@@ -138,4 +138,4 @@ def test_oversized_and_non_json_commands() -> None:
 
 def test_progress_event_model_is_strict() -> None:
     with pytest.raises(ValueError, match="delivery_status"):
-        ProgressReported(recommendation_id="a/r1", position="p", delivery_status="late")  # type: ignore[arg-type]
+        ProgressReported(recommendation_id="a/r1", position="p", delivery_status="late")
