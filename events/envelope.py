@@ -41,4 +41,5 @@ class Envelope(BaseModel):
     command_id: UUID
     correlation_id: UUID
     actor: Actor
+    loaded_by: Actor | None = None
     data: SerializeAsAny[EventData]

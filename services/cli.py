@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from events.envelope import Actor
 from events.outcome import Outcome
 from infra.kafka_clients import ensure_topics
 from infra.logs import configure_logging
@@ -244,18 +245,22 @@ def _run_component(settings: Settings, component: Component) -> None:
 # ---------------------------------------------------------------- loading commands
 
 
-def _read_commands(path: Path) -> tuple[list[Command], list[tuple[int, str]]]:
+def _read_commands(
+    path: Path, loaded_by: Actor | None
+) -> tuple[list[tuple[int, Command]], list[tuple[int, str]]]:
     commands, invalid = [], []
     with path.open("rb") as fh:
         for number, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
             try:
-                commands.append(parse_command(orjson.loads(line)))
+                command = parse_command(orjson.loads(line))
             except orjson.JSONDecodeError as exc:
                 invalid.append((number, f"not JSON: {exc}"))
             except InvalidCommand as exc:
                 invalid.append((number, str(exc)))
+            else:
+                commands.append((number, command.model_copy(update={"loaded_by": loaded_by})))
     return commands, invalid
 
 
@@ -292,28 +297,33 @@ async def _submit_all(
 
 
 def load_file(
-    settings: Settings, path: Path, *, timeout: float = 60.0, quiet: bool = False
+    settings: Settings,
+    path: Path,
+    *,
+    loaded_by: Actor | None = None,
+    timeout: float = 60.0,
+    quiet: bool = False,
 ) -> dict[str, object]:
     """Send every command of an NDJSON file in order; summarise accepted and rejected."""
-    commands, invalid = _read_commands(path)
+    numbered, invalid = _read_commands(path, loaded_by)
+    commands = [c for _, c in numbered]
     outcomes = asyncio.run(_submit_all(settings, commands, timeout=timeout, quiet=quiet))
-    reasons: Counter[str] = Counter(o.reason or "" for o in outcomes.values() if o.reason)
-    reasons.update("invalid_command" for _ in invalid)
     rejected = [
-        {"line": None, "command_id": cid, "reason": o.reason, "detail": o.detail}
-        for cid, o in outcomes.items()
-        if o.status == "rejected"
+        {"line": n, "command_id": str(c.command_id), "reason": o.reason, "detail": o.detail}
+        for n, c in numbered
+        if (o := outcomes.get(str(c.command_id))) and o.status == "rejected"
     ] + [
         {"line": n, "command_id": None, "reason": "invalid_command", "detail": d}
         for n, d in invalid
     ]
+    rejected.sort(key=lambda r: int(str(r["line"])))
     return {
         "file": str(path),
         "commands": len(commands) + len(invalid),
         "accepted": sum(o.status == "accepted" for o in outcomes.values()),
         "rejected": len(rejected),
         "no_outcome": len(commands) - len(outcomes),
-        "reasons": dict(reasons),
+        "reasons": dict(Counter(str(r["reason"]) for r in rejected)),
         "rejections": rejected,
     }
 
@@ -325,12 +335,29 @@ def load(
         bool, typer.Option("--json", help="Print a machine-readable summary.")
     ] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for outcomes.")] = 60.0,
+    loaded_by: Annotated[
+        str | None, typer.Option(help="Who loads the file (recorded in each event).")
+    ] = None,
+    loader_team: Annotated[str, typer.Option(help="The loader's team.")] = "cli",
+    loader_role: Annotated[str, typer.Option(help="The loader's role; loading needs admin.")] = (
+        "admin"
+    ),
 ) -> None:
     """Send one command per line of FILE (NDJSON) and summarise the outcomes."""
-    summary = load_file(_settings(), file, timeout=timeout, quiet=as_json)
+    loader = _loader(loaded_by, loader_team, loader_role)
+    summary = load_file(_settings(), file, loaded_by=loader, timeout=timeout, quiet=as_json)
     _print_load_summary(summary, as_json)
     if summary["no_outcome"]:
         raise typer.Exit(2)
+
+
+def _loader(name: str | None, team: str, role: str) -> Actor:
+    try:
+        return Actor.model_validate(
+            {"name": name or os.environ.get("USER") or "rectrack-cli", "team": team, "role": role}
+        )
+    except ValueError as exc:
+        raise _fail(f"--loader-role: {exc}") from exc
 
 
 def _print_load_summary(summary: dict[str, object], as_json: bool) -> None:
@@ -344,8 +371,7 @@ def _print_load_summary(summary: dict[str, object], as_json: bool) -> None:
     rejections = summary["rejections"]
     assert isinstance(rejections, list)
     for r in rejections[:50]:
-        where = f"line {r['line']}" if r["line"] else f"command {r['command_id']}"
-        console.print(f"  rejected {where}: {r['reason']} — {r['detail']}")
+        console.print(f"  line {r['line']}: {r['reason']} — {r['detail']}")
 
 
 # ---------------------------------------------------------------- reports
@@ -436,7 +462,7 @@ def demo() -> None:
 
     up()
     settings = _settings()
-    summary = load_file(settings, demo_file())
+    summary = load_file(settings, demo_file(), loaded_by=_loader(None, "cli", "admin"))
     _print_load_summary(summary, as_json=False)
     asyncio.run(wait_until_projected(settings, timeout=120))
     result = asyncio.run(_report(settings, DEMO_AS_OF, None, None, None))

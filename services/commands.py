@@ -160,6 +160,8 @@ class Command(BaseModel):
     effective_date: date | None = None
     expected_version: int | None = Field(default=None, ge=0)
     actor: Actor
+    # Who loaded the file this command came from (an admin); the actor is the line's author.
+    loaded_by: Actor | None = None
 
     @property
     def stream_id(self) -> str:

@@ -15,6 +15,7 @@ import orjson
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.structs import RecordMetadata
 
 from events.envelope import Envelope
 from events.outcome import Outcome
@@ -25,6 +26,7 @@ from events.registry import (
     dump_outcome,
     event_type_name,
     parse_event,
+    parse_outcome,
 )
 from events.streams import inspection_of, partition_key
 from events.topics import Message, Topics
@@ -51,7 +53,7 @@ class DeciderState:
 
     streams: dict[str, AnyState] = field(default_factory=dict)
     outcomes: dict[UUID, Outcome] = field(default_factory=dict)
-    next_offsets: dict[int, int] = field(default_factory=dict)
+    next_offsets: dict[TopicPartition, int] = field(default_factory=dict)
 
     def fold(self, envelope: Envelope) -> None:
         """Apply one appended event: the stream advances and its command counts as accepted."""
@@ -88,7 +90,7 @@ class Decider:
         self.clock = clock
         self.new_id = new_id
         self.state = DeciderState()
-        self._unconfirmed: list[asyncio.Future[object]] = []
+        self._unconfirmed: list[asyncio.Future[RecordMetadata]] = []
 
     async def handle(self, messages: Sequence[Message]) -> list[Outcome]:
         """Decide each message in order; every message gets exactly one outcome."""
@@ -97,36 +99,68 @@ class Decider:
         # Outcomes and dead letters are confirmed once per batch; events are confirmed one by
         # one before their outcome is even sent, so "accepted" always means "appended".
         pending, self._unconfirmed = self._unconfirmed, []
-        await asyncio.gather(*pending)
+        for metadata in await asyncio.gather(*pending):
+            if metadata.topic == self.topics.outcomes:  # our own outcomes need no re-reading
+                tp = TopicPartition(metadata.topic, metadata.partition)
+                self.state.next_offsets[tp] = max(
+                    self.state.next_offsets.get(tp, 0), metadata.offset + 1
+                )
         return outcomes
 
     async def catch_up(self, partitions: Sequence[int]) -> int:
-        """Fold events appended to these partitions since we last read them (by anyone)."""
-        tps = [TopicPartition(self.topics.events, p) for p in partitions]
+        """Fold what was appended to these partitions since we last read them (by anyone).
+
+        Events give each stream's state and the accepted command ids; the outcomes topic
+        gives the rejected ones, so a repeated command gets its first outcome even after a
+        restart.
+        """
+        folded = await self._read_up_to_end(self.topics.events, partitions, self._fold_event)
+        folded += await self._read_up_to_end(self.topics.outcomes, partitions, self._fold_outcome)
+        return folded
+
+    async def _read_up_to_end(
+        self, topic: str, partitions: Sequence[int], fold: Callable[[int, int, bytes], None]
+    ) -> int:
+        positions = self.state.next_offsets
+        tps = [TopicPartition(topic, p) for p in partitions]
         ends = await self.log_reader.end_offsets(tps)
-        behind = [tp for tp in tps if self.state.next_offsets.get(tp.partition, 0) < ends[tp]]
+        behind = [tp for tp in tps if positions.get(tp, 0) < ends[tp]]
         if not behind:
             return 0
         self.log_reader.assign(behind)
         for tp in behind:
-            self.log_reader.seek(tp, self.state.next_offsets.get(tp.partition, 0))
+            self.log_reader.seek(tp, positions.get(tp, 0))
         folded = 0
-        while any(self.state.next_offsets.get(tp.partition, 0) < ends[tp] for tp in behind):
-            batches = await self.log_reader.getmany(timeout_ms=1000, max_records=5000)
+        while any(positions.get(tp, 0) < ends[tp] for tp in behind):
+            batches = await self.log_reader.getmany(*behind, timeout_ms=1000, max_records=5000)
             for tp, records in batches.items():
                 for record in records:
-                    self._fold_raw(tp.partition, record.offset, record.value)
+                    fold(tp.partition, record.offset, record.value)
+                    positions[tp] = record.offset + 1
                     folded += 1
-        log.info("decider_caught_up", partitions=[tp.partition for tp in behind], events=folded)
+        log.info(
+            "decider_caught_up",
+            topic=topic,
+            partitions=[tp.partition for tp in behind],
+            messages=folded,
+        )
         return folded
 
-    def _fold_raw(self, partition: int, offset: int, value: bytes) -> None:
+    def _fold_event(self, partition: int, offset: int, value: bytes) -> None:
         try:
             self.state.fold(parse_event(value))
         except UnreadableEvent as exc:
             # Never decide on a fact we cannot read; `rectrack verify` reports it.
             log.error("unreadable_event_in_log", partition=partition, offset=offset, error=str(exc))
-        self.state.next_offsets[partition] = offset + 1
+
+    def _fold_outcome(self, partition: int, offset: int, value: bytes) -> None:
+        try:
+            outcome = parse_outcome(value)
+        except ValueError as exc:
+            log.error("unreadable_outcome", partition=partition, offset=offset, error=str(exc))
+            return
+        if outcome.status == "rejected":
+            self.state.outcomes.setdefault(outcome.command_id, outcome)
 
     async def _handle_one(self, message: Message) -> Outcome:
         try:
@@ -172,7 +206,9 @@ class Decider:
             partition=message.partition,
         )
         self.state.fold(envelope)
-        self.state.next_offsets[metadata.partition] = metadata.offset + 1
+        self.state.next_offsets[TopicPartition(metadata.topic, metadata.partition)] = (
+            metadata.offset + 1
+        )
         return self.state.outcomes[command.command_id].model_copy(
             update={"command_type": command.type}
         )
@@ -189,6 +225,7 @@ class Decider:
             command_id=command.command_id,
             correlation_id=command.correlation_id or command.command_id,
             actor=command.actor,
+            loaded_by=command.loaded_by,
             data=verdict.event,
         )
 

@@ -75,6 +75,8 @@ def decide(
 ) -> Verdict:
     """Judge a command against its stream's state and its inspection's; pure."""
     try:
+        if command.loaded_by is not None and command.loaded_by.role != "admin":
+            raise _Rule(Reason.FORBIDDEN, "loading a file needs the admin role")
         effective = command.effective_date or today
         event = _decide_data(command, stream, inspection)
         _check_version(command, stream)
