@@ -34,6 +34,9 @@ def make_app(settings: Settings, component: str) -> faust.App:
         producer_acks=-1,
         broker_commit_every=1000,
         broker_commit_interval=1.0,
+        # A killed worker's partitions move to the survivors after this long, not a minute.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=1.0,
     )
 
 

@@ -1,17 +1,24 @@
 """End to end: the public-record demo through the decider and projector, then HTTP and CLI."""
 
+import asyncio
 import json
 import subprocess
 import sys
 from datetime import date
+from pathlib import Path
 from uuid import uuid4
 
 import httpx
 import pytest
 
+from events.envelope import Actor
+from events.registry import parse_event
+from infra.kafka_clients import read_topic
 from infra.settings import Settings
 from services.cli import demo_file, load_file
+from services.commands import dump_command
 from services.lag import wait_until_projected
+from tests.builders import publish
 
 pytestmark = pytest.mark.integration
 
@@ -113,3 +120,25 @@ def test_status_names_the_api_and_the_broker(
     assert demo_loaded.api_url in out
     assert demo_loaded.bootstrap_servers in out
     assert "Projection: recommendations at" in out
+
+
+def test_loading_needs_an_admin_and_each_event_records_the_loader(
+    stack: Settings, tmp_path: Path
+) -> None:
+    refused_file, loaded_file = tmp_path / "refused.ndjson", tmp_path / "loaded.ndjson"
+    refused_file.write_bytes(dump_command(publish()) + b"\n")
+    loaded = publish()
+    loaded_file.write_bytes(dump_command(loaded) + b"\n\n" + b'{"type": "Nope"}\n')
+
+    contributor = Actor(name="Casey", team="team-a", role="contributor")
+    refused = load_file(stack, refused_file, loaded_by=contributor, quiet=True)
+    assert (refused["accepted"], refused["reasons"]) == (0, {"forbidden": 1})
+
+    admin = Actor(name="Alex Admin", team="secretariat", role="admin")
+    summary = load_file(stack, loaded_file, loaded_by=admin, quiet=True)
+    assert (summary["accepted"], summary["reasons"]) == (1, {"invalid_command": 1})
+    assert summary["rejections"][0]["line"] == 3  # type: ignore[index]
+    events = [parse_event(r.value) for r in asyncio.run(read_topic(stack, stack.topics.events))]
+    event = next(e for e in events if e.command_id == loaded.command_id)
+    assert event.loaded_by == admin
+    assert event.actor == loaded.actor
