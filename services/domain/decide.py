@@ -181,6 +181,12 @@ def _publish_inspection(
         raise _Rule(
             Reason.INSPECTION_ALREADY_PUBLISHED, f"inspection {data.inspection_id} already exists"
         )
+    effective = command.effective_date
+    if effective is not None and effective < data.published_on:
+        raise _Rule(
+            Reason.EFFECTIVE_DATE_BEFORE_PUBLICATION,
+            f"effective_date {effective} is before published_on {data.published_on}",
+        )
     return InspectionPublished(**data.model_dump())
 
 

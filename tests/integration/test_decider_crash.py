@@ -46,6 +46,14 @@ async def test_sigkill_mid_stream_then_restart_loses_and_doubles_nothing(
         assert {o.status for o in (await gateway.submit([insp, rec], timeout=90)).values()} == {
             "accepted"
         }
+        # Rejected now (no owner yet); must stay rejected with the same outcome after restart.
+        early = command(
+            "SubmitEvidence",
+            {"recommendation_id": rec.stream_id, "evidence_id": "e1", "summary": "s"},
+            actor={"name": "C", "team": "team-a", "role": "contributor"},
+        )
+        first_rejection = (await gateway.submit([early], timeout=30))[early.command_id]
+        assert first_rejection.reason == "forbidden"
         progress = [
             command(
                 "ReportProgress",
@@ -71,17 +79,30 @@ async def test_sigkill_mid_stream_then_restart_loses_and_doubles_nothing(
 
         decider = start_decider(env)
         outcomes = await gateway.wait_for(ids, timeout=120)
+        await gateway.submit(
+            [
+                command(
+                    "AssignOwner",
+                    {"recommendation_id": rec.stream_id, "team": "team-a", "owner_role": "lead"},
+                    actor=ADMIN,
+                )
+            ],
+            timeout=30,
+        )
+        gateway.outcomes.pop(early.command_id)
+        repeated = (await gateway.submit([early], timeout=30))[early.command_id]
     finally:
         decider.send_signal(signal.SIGTERM)
         decider.wait(timeout=30)
         await gateway.stop()
 
+    assert repeated == first_rejection  # the first outcome, though it would now be accepted
     assert len(outcomes) == COMMANDS
     assert {o.status for o in outcomes.values()} == {"accepted"}
     events = [parse_event(r.value) for r in await read_topic(own, own.topics.events)]
     per_command = Counter(e.command_id for e in events)
     assert all(per_command[cid] == 1 for cid in ids), "a command was lost or doubled"
     versions = [e.stream_version for e in events if e.stream_id == rec.stream_id]
-    assert versions == list(range(1, COMMANDS + 2))
+    assert versions == list(range(1, COMMANDS + 3))
     accepted_event_ids = {o.event_ids[0] for o in outcomes.values()}
     assert accepted_event_ids <= {e.event_id for e in events}

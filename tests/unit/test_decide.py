@@ -1,6 +1,7 @@
 """Given events, when a command, then an event or a rejection with a stable reason."""
 
 from datetime import date
+from uuid import uuid4
 
 import pytest
 
@@ -241,3 +242,123 @@ def test_default_effective_date_is_today() -> None:
     )
     assert isinstance(verdict, Accepted)
     assert verdict.effective_date == TODAY
+
+
+def test_an_inspection_cannot_be_recorded_before_its_publication() -> None:
+    cmd = command(
+        "PublishInspection",
+        {
+            "inspection_id": INSP,
+            "title": "t",
+            "inspectorate": "HMICS",
+            "published_on": "2024-03-01",
+        },
+        effective_date=date(2024, 2, 28),
+    )
+    assert rejected(World().run(cmd)) == "effective_date_before_publication"
+
+
+VIEWER = {"name": "Vera", "team": "team-a", "role": "viewer"}
+
+
+@pytest.mark.parametrize(
+    ("type_", "data"),
+    [
+        ("AssignOwner", {"team": "team-a", "owner_role": "lead"}),
+        (
+            "SetTargetDate",
+            {"target_date": "2025-01-01", "reason": "r", "agreed_with_inspectorate": False},
+        ),
+        ("ReportProgress", {"position": "p", "delivery_status": "on_track"}),
+        ("SubmitEvidence", {"evidence_id": "e", "summary": "s"}),
+        ("RecordInspectorateDecision", {"decision": "kept_open", "rationale": "r"}),
+    ],
+)
+def test_a_viewer_can_only_read(type_: str, data: dict[str, object]) -> None:
+    cmd = rec_command(type_, REC, VIEWER, **data)
+    assert rejected(owned_recommendation().run(cmd)) == "forbidden"
+
+
+def test_a_viewer_cannot_publish_or_record_committee_updates() -> None:
+    publish_cmd = publish(INSP).model_copy(
+        update={"actor": publish(INSP).actor.model_copy(update={"role": "viewer"})}
+    )
+    assert rejected(World().run(publish_cmd)) == "forbidden"
+    update = command(
+        "RecordCommitteeUpdate",
+        {"committee": "spa-ppc", "meeting_date": "2024-09-18", "title": "t"},
+        actor=VIEWER,
+    )
+    assert rejected(World().run(update)) == "forbidden"
+
+
+def test_only_an_admin_assigns_owners() -> None:
+    world = World().given([publish(INSP), issue(INSP, 1)])
+    for actor in (INSPECTOR, contributor()):
+        cmd = rec_command("AssignOwner", REC, actor, team="team-a", owner_role="lead")
+        assert rejected(world.run(cmd)) == "forbidden"
+
+
+def test_inspectors_publish_issue_and_decide_but_not_report_progress() -> None:
+    world = owned_recommendation()
+    progress = rec_command(
+        "ReportProgress", REC, INSPECTOR, position="p", delivery_status="on_track"
+    )
+    assert rejected(world.run(progress)) == "forbidden"
+
+
+def test_an_evidence_id_is_submitted_once() -> None:
+    world = owned_recommendation()
+    evidence = rec_command("SubmitEvidence", REC, contributor(), evidence_id="esf-1", summary="s")
+    world.given([evidence])
+    again = rec_command("SubmitEvidence", REC, contributor(), evidence_id="esf-1", summary="s2")
+    assert rejected(world.run(again)) == "evidence_id_taken"
+
+
+def test_more_evidence_requested_clears_the_pending_proposal() -> None:
+    world = owned_recommendation().given(
+        [
+            rec_command("SubmitEvidence", REC, contributor(), evidence_id="e1", summary="s"),
+            rec_command("ProposeClosure", REC, contributor(), rationale="r", evidence_ids=["e1"]),
+            rec_command(
+                "RecordInspectorateDecision",
+                REC,
+                INSPECTOR,
+                decision="more_evidence_requested",
+                rationale="impact?",
+            ),
+        ]
+    )
+    propose_again = rec_command(
+        "ProposeClosure", REC, contributor(), rationale="r2", evidence_ids=["e1"]
+    )
+    assert isinstance(world.run(propose_again), Accepted)
+
+
+def test_a_committee_update_is_recorded_once_per_meeting() -> None:
+    update = command(
+        "RecordCommitteeUpdate",
+        {"committee": "spa-ppc", "meeting_date": "2024-09-18", "title": "t"},
+        actor=ADMIN,
+    )
+    world = World().given([update])
+    again = update.model_copy(update={"command_id": uuid4()})
+    assert rejected(world.run(again)) == "committee_update_exists"
+    by_inspector = update.model_copy(
+        update={"actor": update.actor.model_copy(update={"role": "inspector"})}
+    )
+    assert rejected(World().run(by_inspector)) == "forbidden"
+
+
+def test_a_file_loaded_by_a_non_admin_is_refused() -> None:
+    cmd = publish(INSP)
+    loader = cmd.actor.model_copy(update={"role": "contributor"})
+    assert rejected(World().run(cmd.model_copy(update={"loaded_by": loader}))) == "forbidden"
+    admin = cmd.actor.model_copy(update={"role": "admin"})
+    assert isinstance(World().run(cmd.model_copy(update={"loaded_by": admin})), Accepted)
+
+
+def test_a_contributor_cannot_act_on_an_unowned_recommendation() -> None:
+    world = World().given([publish(INSP), issue(INSP, 1)])
+    cmd = rec_command("SubmitEvidence", REC, contributor(), evidence_id="e", summary="s")
+    assert rejected(world.run(cmd)) == "forbidden"
