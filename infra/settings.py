@@ -35,6 +35,7 @@ class Settings:
     topic_prefix: str
     partitions: int
     log_level: str
+    public_reads: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -54,6 +55,7 @@ class Settings:
             topic_prefix=e.get("RECTRACK_TOPIC_PREFIX", ""),
             partitions=_int(e, "RECTRACK_PARTITIONS", DEFAULT_PARTITIONS),
             log_level=e.get("RECTRACK_LOG_LEVEL") or "info",
+            public_reads=e.get("RECTRACK_PUBLIC_READS", "").lower() in ("1", "true", "yes"),
         )
 
     @property

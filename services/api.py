@@ -3,13 +3,15 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 import orjson
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from events.envelope import Actor
 from events.outcome import Outcome
 from infra.database import create_pool, migrate
 from infra.settings import Settings
@@ -17,8 +19,45 @@ from projections.recommendations import queries
 from projections.recommendations.report import Report
 from services.commands import MAX_COMMAND_BYTES, InvalidCommand, parse_command
 from services.gateway import CommandGateway
+from services.tokens import actor_for
 
 DEFAULT_WAIT_SECONDS = 5.0
+
+bearer = HTTPBearer(auto_error=False, description="A token from `rectrack tokens create`.")
+
+
+async def _token_actor(
+    request: Request, credentials: HTTPAuthorizationCredentials | None
+) -> Actor | None:
+    if credentials is None:
+        return None
+    async with request.app.state.pool.acquire() as conn:
+        return await actor_for(conn, credentials.credentials)
+
+
+def _unauthorised() -> HTTPException:
+    return HTTPException(
+        401, "a valid bearer token is needed", headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+async def writer(request: Request, credentials: Credentials) -> Actor:
+    """The actor of a write: always from the token, never from the body."""
+    actor = await _token_actor(request, credentials)
+    if actor is None:
+        raise _unauthorised()
+    return actor
+
+
+async def reader(request: Request, credentials: Credentials) -> Actor | None:
+    """Reads need any valid token, unless the instance opens reads to the public."""
+    actor = await _token_actor(request, credentials)
+    if actor is None and not request.app.state.settings.public_reads:
+        raise _unauthorised()
+    return actor
 
 
 def _outcome_response(outcome: Outcome) -> JSONResponse:
@@ -26,6 +65,10 @@ def _outcome_response(outcome: Outcome) -> JSONResponse:
     if outcome.status == "accepted":
         return JSONResponse(body, status_code=201)
     return JSONResponse(body, status_code=403 if outcome.reason == "forbidden" else 409)
+
+
+Writer = Annotated[Actor, Depends(writer)]
+Reader = Annotated[Actor | None, Depends(reader)]
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -44,6 +87,7 @@ def create_app(settings: Settings) -> FastAPI:
             await app.state.pool.close()
 
     app = FastAPI(title="rectrack", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
 
     @app.get("/health")
     async def health(request: Request) -> dict[str, str]:
@@ -53,15 +97,23 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.post("/commands", status_code=201)
     async def post_command(
-        request: Request, wait: float = Query(DEFAULT_WAIT_SECONDS, ge=0, le=30)
+        request: Request,
+        actor: Writer,
+        wait: float = Query(DEFAULT_WAIT_SECONDS, ge=0, le=30),
     ) -> JSONResponse:
         raw = await request.body()
         if len(raw) > MAX_COMMAND_BYTES:
             raise HTTPException(413, f"command larger than {MAX_COMMAND_BYTES} bytes")
         try:
-            command = parse_command(orjson.loads(raw))
+            doc = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise HTTPException(422, [{"field": "(body)", "reason": f"not JSON: {exc}"}]) from exc
+        given = [f for f in ("actor", "loaded_by") if isinstance(doc, dict) and f in doc]
+        if given:
+            reason = "over HTTP the actor comes from the bearer token; leave it out"
+            raise HTTPException(422, [{"field": f, "reason": reason} for f in given])
+        try:
+            command = parse_command({**doc, "actor": actor} if isinstance(doc, dict) else doc)
         except InvalidCommand as exc:
             raise HTTPException(422, exc.errors) from exc
         gateway: CommandGateway = request.app.state.gateway
@@ -79,7 +131,7 @@ def create_app(settings: Settings) -> FastAPI:
         return _outcome_response(outcome)
 
     @app.get("/commands/{command_id}")
-    async def get_command(request: Request, command_id: UUID) -> dict[str, Any]:
+    async def get_command(request: Request, command_id: UUID, _: Reader) -> dict[str, Any]:
         outcome = request.app.state.gateway.outcomes.get(command_id)
         if outcome is None:
             raise HTTPException(404, f"no outcome known for command {command_id}")
@@ -89,6 +141,7 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/report")
     async def get_report(
         request: Request,
+        _: Reader,
         as_of: date,
         since: date | None = None,
         known_at: datetime | None = None,

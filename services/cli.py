@@ -8,11 +8,13 @@ import sys
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
+from uuid import UUID
 
 import orjson
 import typer
@@ -34,10 +36,13 @@ app = typer.Typer(
 )
 topics_app = typer.Typer(help="Kafka topics of this instance.")
 app.add_typer(topics_app, name="topics")
+tokens_app = typer.Typer(help="Bearer tokens of the HTTP API.", no_args_is_help=True)
+app.add_typer(tokens_app, name="tokens")
 # A fixed width when not on a terminal keeps piped output and CI logs readable.
 console = Console(width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True, soft_wrap=True)
 
+T = TypeVar("T")
 DEMO_AS_OF = date(2024, 9, 18)
 APP_PID = "app.pid"
 
@@ -161,6 +166,72 @@ def topics_create() -> None:
     settings = _settings()
     created = asyncio.run(ensure_topics(settings))
     console.print(f"created: {', '.join(created) or 'none (all exist)'}")
+
+
+# ---------------------------------------------------------------- API tokens
+
+
+async def _with_connection(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    from infra.database import create_pool, migrate
+
+    pool = await create_pool(settings, max_size=1)
+    try:
+        await migrate(pool)
+        async with pool.acquire() as conn:
+            return await work(conn)
+    finally:
+        await pool.close()
+
+
+class RoleName(StrEnum):
+    """Roles a token can carry."""
+
+    admin = "admin"
+    contributor = "contributor"
+    inspector = "inspector"
+    viewer = "viewer"
+
+
+@tokens_app.command("create")
+def tokens_create(
+    name: Annotated[str, typer.Option(help="Who the token is for.")],
+    team: Annotated[str, typer.Option(help="Their team.")],
+    role: Annotated[RoleName, typer.Option(help="What they may do.")],
+) -> None:
+    """Create a token and print it once; only its hash is stored."""
+    from services.tokens import create_token
+
+    actor = Actor(name=name, team=team, role=role.value)
+    token_id, token = asyncio.run(
+        _with_connection(_settings(), lambda conn: create_token(conn, actor))
+    )
+    err.print(f"token {token_id} for {name} ({team}, {role.value}); it is shown only now:")
+    sys.stdout.write(token + "\n")
+
+
+@tokens_app.command("list")
+def tokens_list() -> None:
+    """List tokens (never the tokens themselves)."""
+    from services.tokens import list_tokens
+
+    rows = asyncio.run(_with_connection(_settings(), list_tokens))
+    table = Table("token_id", "name", "team", "role", "created", "revoked")
+    for t in rows:
+        revoked = f"{t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "-"
+        table.add_row(
+            str(t.token_id), t.name, t.team, t.role, f"{t.created_at:%Y-%m-%d %H:%M}", revoked
+        )
+    console.print(table)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: Annotated[UUID, typer.Argument(help="The token's id.")]) -> None:
+    """Revoke a token: it stops working at once."""
+    from services.tokens import revoke_token
+
+    if not asyncio.run(_with_connection(_settings(), lambda conn: revoke_token(conn, token_id))):
+        raise _fail(f"no live token {token_id}")
+    console.print(f"revoked {token_id}")
 
 
 # ---------------------------------------------------------------- running the processes

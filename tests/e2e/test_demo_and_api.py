@@ -6,8 +6,10 @@ import subprocess
 import sys
 from datetime import date
 from pathlib import Path
-from uuid import uuid4
+from typing import Any
+from uuid import UUID, uuid4
 
+import asyncpg
 import httpx
 import pytest
 
@@ -18,6 +20,7 @@ from infra.settings import Settings
 from services.cli import demo_file, load_file
 from services.commands import dump_command
 from services.lag import wait_until_projected
+from services.tokens import create_token
 from tests.builders import publish
 
 pytestmark = pytest.mark.integration
@@ -82,11 +85,15 @@ async def test_the_table_format_prints_every_inspection(
     assert "Hate Crime" in table and "Mental Health" in table
 
 
-async def test_http_command_is_decided_and_reported(demo_loaded: Settings) -> None:
-    inspection_id = f"http-{uuid4().hex[:8]}"
-    command = {
+async def _token(pool: asyncpg.Pool, role: str, team: str = "hmics") -> str:
+    async with pool.acquire() as conn:
+        _, token = await create_token(conn, Actor(name=f"{role} user", team=team, role=role))
+    return token
+
+
+def _publish_body(inspection_id: str) -> dict[str, Any]:
+    return {
         "type": "PublishInspection",
-        "actor": {"name": "Inspector", "team": "hmics", "role": "inspector"},
         "effective_date": "2024-05-01",
         "data": {
             "inspection_id": inspection_id,
@@ -95,22 +102,84 @@ async def test_http_command_is_decided_and_reported(demo_loaded: Settings) -> No
             "published_on": "2024-05-01",
         },
     }
-    async with httpx.AsyncClient(base_url=demo_loaded.api_url, timeout=30) as client:
-        created = await client.post("/commands", json=command)
+
+
+async def test_http_command_is_decided_with_the_token_actor_and_reported(
+    demo_loaded: Settings, pool: asyncpg.Pool
+) -> None:
+    inspection_id = f"http-{uuid4().hex[:8]}"
+    body = _publish_body(inspection_id)
+    auth = {"Authorization": f"Bearer {await _token(pool, 'inspector')}"}
+    async with httpx.AsyncClient(base_url=demo_loaded.api_url, timeout=30, headers=auth) as client:
+        created = await client.post("/commands", json=body)
         assert created.status_code == 201, created.text
-        again = await client.post("/commands", json={**command, "command_id": str(uuid4())})
+        again = await client.post("/commands", json={**body, "command_id": str(uuid4())})
         assert again.status_code == 409
         assert again.json()["reason"] == "inspection_already_published"
-        invalid = await client.post("/commands", json={**command, "data": {"title": 3}})
+        invalid = await client.post("/commands", json={**body, "data": {"title": 3}})
         assert invalid.status_code == 422
-        fields = {e["field"] for e in invalid.json()["detail"]}
-        assert "data.inspection_id" in fields
+        assert "data.inspection_id" in {e["field"] for e in invalid.json()["detail"]}
         await wait_until_projected(demo_loaded, timeout=30)
         report = await client.get(
             "/report", params={"as_of": date.today().isoformat(), "inspection": inspection_id}
         )
         assert report.status_code == 200
         assert report.json()["inspections"][0]["title"] == "Over HTTP"
+    async with pool.acquire() as conn:
+        actor = await conn.fetchval(
+            "SELECT actor_name FROM event_log WHERE command_id = $1",
+            UUID(created.json()["command_id"]),
+        )
+    assert actor == "inspector user"
+
+
+async def test_http_writes_need_a_token_and_the_actor_comes_from_it(
+    demo_loaded: Settings, pool: asyncpg.Pool
+) -> None:
+    body = _publish_body(f"auth-{uuid4().hex[:8]}")
+    viewer = {"Authorization": f"Bearer {await _token(pool, 'viewer')}"}
+    async with httpx.AsyncClient(base_url=demo_loaded.api_url, timeout=30) as client:
+        assert (await client.post("/commands", json=body)).status_code == 401
+        bad = {"Authorization": "Bearer rt_not-a-token"}
+        assert (await client.post("/commands", json=body, headers=bad)).status_code == 401
+        assert (await client.get("/report", params={"as_of": "2024-09-18"})).status_code == 401
+        forbidden = await client.post("/commands", json=body, headers=viewer)
+        assert forbidden.status_code == 403
+        assert forbidden.json()["reason"] == "forbidden"
+        forged = {**body, "actor": {"name": "Someone", "team": "hmics", "role": "admin"}}
+        refused = await client.post("/commands", json=forged, headers=viewer)
+        assert refused.status_code == 422
+        assert refused.json()["detail"][0]["field"] == "actor"
+        readable = await client.get("/report", params={"as_of": "2024-09-18"}, headers=viewer)
+        assert readable.status_code == 200
+
+
+def test_tokens_are_created_once_listed_without_secrets_and_revoked(
+    demo_loaded: Settings, run_env: dict[str, str]
+) -> None:
+    token = _cli(
+        demo_loaded,
+        run_env,
+        "tokens",
+        "create",
+        "--name",
+        "Pat",
+        "--team",
+        "ppcw",
+        "--role",
+        "contributor",
+    ).strip()
+    assert token.startswith("rt_")
+    listing = _cli(demo_loaded, run_env, "tokens", "list")
+    assert "Pat" in listing and token not in listing
+    token_id = next(line.split()[1] for line in listing.splitlines() if "Pat" in line)
+    _cli(demo_loaded, run_env, "tokens", "revoke", token_id)
+    response = httpx.get(
+        f"{demo_loaded.api_url}/report",
+        params={"as_of": "2024-09-18"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 401
 
 
 def test_status_names_the_api_and_the_broker(
