@@ -63,6 +63,11 @@ def _upcast(event_type: str, version: int, data: dict[str, Any]) -> dict[str, An
     return data
 
 
+def parse_event_data(event_type: str, data: dict[str, Any]) -> EventData:
+    """Typed data of an event stored elsewhere (for example a read model's JSON column)."""
+    return EVENT_TYPES[event_type].model_validate(data)
+
+
 def parse_event(raw: bytes) -> Envelope:
     """Parse bytes from the log into an envelope with typed data; raise UnreadableEvent."""
     try:

@@ -16,6 +16,8 @@ from events.outcome import Outcome
 from infra.database import create_pool, migrate
 from infra.settings import Settings
 from projections.recommendations import queries
+from projections.recommendations.handover import HandoverPack
+from projections.recommendations.history import HistoryEntry
 from projections.recommendations.report import Report
 from services.commands import MAX_COMMAND_BYTES, InvalidCommand, parse_command
 from services.gateway import CommandGateway
@@ -151,5 +153,25 @@ def create_app(settings: Settings) -> FastAPI:
             return await queries.report(
                 conn, as_of=as_of, since=since, known_at=known_at, inspection_id=inspection
             )
+
+    @app.get("/recommendations/{recommendation_id:path}/history")
+    async def get_history(
+        request: Request, recommendation_id: str, _: Reader
+    ) -> list[HistoryEntry]:
+        async with request.app.state.pool.acquire() as conn:
+            entries = await queries.history(conn, recommendation_id)
+        if not entries:
+            raise HTTPException(404, f"no recommendation {recommendation_id}")
+        return entries
+
+    @app.get("/recommendations/{recommendation_id:path}/handover")
+    async def get_handover(
+        request: Request, recommendation_id: str, _: Reader, as_of: date | None = None
+    ) -> HandoverPack:
+        async with request.app.state.pool.acquire() as conn:
+            pack = await queries.handover(conn, recommendation_id, as_of=as_of or date.today())
+        if pack is None:
+            raise HTTPException(404, f"no recommendation {recommendation_id}")
+        return pack
 
     return app

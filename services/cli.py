@@ -518,6 +518,72 @@ def report(
     print_report(result, fmt)
 
 
+class PackFormat(StrEnum):
+    """Output formats of history and handover."""
+
+    markdown = "markdown"
+    json = "json"
+
+
+@app.command()
+def history(
+    recommendation_id: Annotated[str, typer.Argument(help="For example hate-crime-2021/r6.")],
+    fmt: Annotated[PackFormat, typer.Option("--format")] = PackFormat.markdown,
+) -> None:
+    """Every event of a recommendation in order: what, when (effective and recorded), who."""
+    from projections.recommendations import queries
+
+    entries = asyncio.run(
+        _with_connection(_settings(), lambda conn: queries.history(conn, recommendation_id))
+    )
+    if not entries:
+        raise _fail(f"no recommendation {recommendation_id}")
+    if fmt is PackFormat.json:
+        payload = [e.model_dump(mode="json") for e in entries]
+        sys.stdout.write(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    table = Table("v", "effective", "recorded", "who", "what", title=recommendation_id)
+    for e in entries:
+        who = f"{e.actor.name} ({e.actor.team}, {e.actor.role})"
+        if e.loaded_by:
+            who += f" loaded by {e.loaded_by.name}"
+        what = e.summary + "".join(f"\n  {d.name} sha256:{d.sha256}" for d in e.documents)
+        table.add_row(
+            str(e.stream_version),
+            str(e.effective_date),
+            f"{e.recorded_at:%Y-%m-%d %H:%M:%S}",
+            who,
+            what,
+        )
+    console.print(table)
+
+
+@app.command()
+def handover(
+    recommendation_id: Annotated[str, typer.Argument(help="For example hate-crime-2021/r6.")],
+    fmt: Annotated[PackFormat, typer.Option("--format")] = PackFormat.markdown,
+    as_of: Annotated[
+        datetime | None, typer.Option("--as-of", formats=["%Y-%m-%d"], help="Default today.")
+    ] = None,
+) -> None:
+    """The pack a new owner needs: text, status, owners, evidence, asks, last position."""
+    from projections.recommendations import queries
+    from projections.recommendations.handover import render_markdown
+
+    day = as_of.date() if as_of else date.today()
+    pack = asyncio.run(
+        _with_connection(
+            _settings(), lambda conn: queries.handover(conn, recommendation_id, as_of=day)
+        )
+    )
+    if pack is None:
+        raise _fail(f"no recommendation {recommendation_id}")
+    if fmt is PackFormat.json:
+        sys.stdout.write(pack.model_dump_json(indent=2) + "\n")
+    else:
+        sys.stdout.write(render_markdown(pack))
+
+
 # ---------------------------------------------------------------- demo
 
 

@@ -34,12 +34,14 @@ CREATE TABLE event_log (
     actor_name     text NOT NULL,
     actor_team     text NOT NULL,
     actor_role     text NOT NULL,
+    loaded_by      jsonb,
     data           jsonb NOT NULL,
     UNIQUE (stream_id, stream_version)
 );
 
 CREATE TABLE inspections (
     inspection_id   text PRIMARY KEY,
+    recorded_at     timestamptz NOT NULL,
     title           text NOT NULL,
     inspectorate    text NOT NULL,
     published_on    date NOT NULL,

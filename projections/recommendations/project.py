@@ -35,8 +35,8 @@ def project(envelope: Envelope) -> list[Statement]:
 def _log_row(e: Envelope) -> Statement:
     return Statement(
         "INSERT INTO event_log (event_id, stream_id, stream_version, type, effective_date, "
-        "recorded_at, command_id, actor_name, actor_team, actor_role, data) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb)",
+        "recorded_at, command_id, actor_name, actor_team, actor_role, loaded_by, data) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12::jsonb)",
         (
             e.event_id,
             e.stream_id,
@@ -48,6 +48,7 @@ def _log_row(e: Envelope) -> Statement:
             e.actor.name,
             e.actor.team,
             e.actor.role,
+            orjson.dumps(e.loaded_by.model_dump()).decode() if e.loaded_by else None,
             orjson.dumps(e.data.model_dump(mode="json")).decode(),
         ),
     )
@@ -81,7 +82,8 @@ def _(data: InspectionPublished, e: Envelope) -> list[Statement]:
     return [
         Statement(
             "INSERT INTO inspections (inspection_id, title, inspectorate, published_on, "
-            "inspection_type, url, last_event_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "inspection_type, url, last_event_id, recorded_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             (
                 data.inspection_id,
                 data.title,
@@ -90,6 +92,7 @@ def _(data: InspectionPublished, e: Envelope) -> list[Statement]:
                 data.inspection_type,
                 data.url,
                 e.event_id,
+                e.recorded_at,
             ),
         ),
         Statement(

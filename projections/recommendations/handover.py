@@ -1,0 +1,244 @@
+"""The pack a new owner needs, folded from a recommendation's history; pure."""
+
+from datetime import date
+
+from pydantic import BaseModel
+
+from events.recommendation import (
+    ClosureProposed,
+    Document,
+    EvidenceSubmitted,
+    InspectorateDecisionRecorded,
+    OwnerAssigned,
+    ProgressReported,
+    RecommendationIssued,
+    TargetDateSet,
+)
+from projections.recommendations.history import DECISION_WORDS, HistoryEntry
+from projections.status import Closure, Status, classify, closure_of
+
+
+class OwnerPeriod(BaseModel):
+    """Who owned it, from when to when."""
+
+    team: str
+    owner_role: str
+    from_date: date
+    to_date: date | None
+    assigned_by: str
+    note: str | None
+
+
+class EvidenceItem(BaseModel):
+    """Evidence submitted and what the inspectorate said after it."""
+
+    evidence_id: str
+    submitted_on: date
+    submitted_by: str
+    summary: str
+    documents: list[Document]
+    inspectorate_responses: list[str]
+
+
+class Decision(BaseModel):
+    """One inspectorate decision."""
+
+    decided_on: date
+    decision: str
+    rationale: str
+
+
+class Position(BaseModel):
+    """The last position reported."""
+
+    reported_on: date
+    position: str
+    delivery_status: str
+    delay_reason: str | None
+
+
+class HandoverPack(BaseModel):
+    """Everything a new owner needs to pick the recommendation up."""
+
+    recommendation_id: str
+    number: int
+    text: str
+    as_of: date
+    status: Status
+    closure: Closure | None
+    target_date: date | None
+    original_target_date: date | None
+    target_date_revisions: int
+    owners: list[OwnerPeriod]
+    evidence: list[EvidenceItem]
+    decisions: list[Decision]
+    closure_pending: bool
+    outstanding_asks: list[str]
+    last_position: Position | None
+
+
+class _Fold:
+    """Mutable accumulator used only inside build_handover."""
+
+    def __init__(self) -> None:
+        self.number = 0
+        self.text = ""
+        self.owners: list[OwnerPeriod] = []
+        self.evidence: list[EvidenceItem] = []
+        self.decisions: list[Decision] = []
+        self.target: TargetDateSet | None = None
+        self.position: Position | None = None
+        self.pending = False
+
+    def apply(self, entry: HistoryEntry) -> None:
+        data, on = entry.data, entry.effective_date
+        if isinstance(data, RecommendationIssued):
+            self.number, self.text = data.number, data.text
+        elif isinstance(data, OwnerAssigned):
+            if self.owners:
+                self.owners[-1].to_date = on
+            self.owners.append(
+                OwnerPeriod(
+                    team=data.team,
+                    owner_role=data.owner_role,
+                    from_date=on,
+                    to_date=None,
+                    assigned_by=entry.actor.name,
+                    note=data.note,
+                )
+            )
+        elif isinstance(data, TargetDateSet):
+            self.target = data
+        elif isinstance(data, ProgressReported):
+            self.position = Position(
+                reported_on=on,
+                position=data.position,
+                delivery_status=data.delivery_status,
+                delay_reason=data.delay_reason,
+            )
+        elif isinstance(data, EvidenceSubmitted):
+            self.evidence.append(
+                EvidenceItem(
+                    evidence_id=data.evidence_id,
+                    submitted_on=on,
+                    submitted_by=entry.actor.name,
+                    summary=data.summary,
+                    documents=list(data.documents),
+                    inspectorate_responses=[],
+                )
+            )
+        elif isinstance(data, ClosureProposed):
+            self.pending = True
+        elif isinstance(data, InspectorateDecisionRecorded):
+            self.pending = False
+            self.decisions.append(
+                Decision(decided_on=on, decision=data.decision, rationale=data.rationale)
+            )
+            for item in self.evidence:
+                item.inspectorate_responses.append(
+                    f"{on:%d %B %Y}: {DECISION_WORDS[data.decision]}: {data.rationale}"
+                )
+
+
+def _outstanding(fold: _Fold) -> list[str]:
+    asks = []
+    last = fold.decisions[-1] if fold.decisions else None
+    if last and last.decision in ("kept_open", "more_evidence_requested"):
+        asks.append(
+            f"{DECISION_WORDS[last.decision]} on {last.decided_on:%d %B %Y}: {last.rationale}"
+        )
+    if fold.pending:
+        asks.append("A closure proposal awaits the inspectorate's decision.")
+    return asks
+
+
+def build_handover(
+    recommendation_id: str, history: list[HistoryEntry], *, as_of: date
+) -> HandoverPack:
+    """Fold a recommendation's history (as of a date) into its handover pack."""
+    fold = _Fold()
+    for entry in history:
+        if entry.effective_date <= as_of:
+            fold.apply(entry)
+    last_decision = fold.decisions[-1].decision if fold.decisions else None
+    target = fold.target
+    return HandoverPack(
+        recommendation_id=recommendation_id,
+        number=fold.number,
+        text=fold.text,
+        as_of=as_of,
+        status=classify(
+            as_of=as_of,
+            last_decision=last_decision,
+            delivery_status=fold.position.delivery_status if fold.position else None,
+            target_date=target.target_date if target else None,
+        ),
+        closure=closure_of(last_decision),
+        target_date=target.target_date if target else None,
+        original_target_date=target.original_target_date if target else None,
+        target_date_revisions=target.revision if target else 0,
+        owners=fold.owners,
+        evidence=fold.evidence,
+        decisions=fold.decisions,
+        closure_pending=fold.pending,
+        outstanding_asks=_outstanding(fold),
+        last_position=fold.position,
+    )
+
+
+STATUS_WORDS = {
+    "closed": "Closed",
+    "ongoing_on_track": "Ongoing – on track",
+    "ongoing_delayed": "Ongoing – delayed",
+}
+
+
+def render_markdown(pack: HandoverPack) -> str:
+    """The pack as Markdown, for a new owner to read or commit to a repository."""
+    lines = [
+        f"# Handover: {pack.recommendation_id}",
+        "",
+        f"**Recommendation {pack.number}.** {pack.text}",
+        "",
+        f"- Status as at {pack.as_of:%d %B %Y}: {STATUS_WORDS[pack.status]}"
+        + (f" ({pack.closure})" if pack.closure else ""),
+        f"- Target date: {pack.target_date or 'not set'}"
+        + (
+            f" (original {pack.original_target_date}, moved {pack.target_date_revisions} time(s))"
+            if pack.target_date_revisions
+            else ""
+        ),
+        "",
+        "## Owners",
+        "",
+        "| team | role | from | to | assigned by |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {o.team} | {o.owner_role} | {o.from_date} | {o.to_date or 'now'} "
+            f"| {o.assigned_by} |"
+            for o in pack.owners
+        ),
+        "",
+        "## Evidence and what the inspectorate said",
+        "",
+    ]
+    for item in pack.evidence:
+        lines.append(
+            f"- **{item.evidence_id}** ({item.submitted_on}, {item.submitted_by}): {item.summary}"
+        )
+        lines += [f"  - document {d.name} sha256 {d.sha256}" for d in item.documents]
+        lines += [f"  - {response}" for response in item.inspectorate_responses]
+    if not pack.evidence:
+        lines.append("None submitted.")
+    lines += ["", "## Outstanding asks", ""]
+    lines += [f"- {ask}" for ask in pack.outstanding_asks] or ["None."]
+    lines += ["", "## Last position reported", ""]
+    if pack.last_position:
+        p = pack.last_position
+        status = p.delivery_status.replace("_", " ") + (
+            f" ({p.delay_reason})" if p.delay_reason else ""
+        )
+        lines.append(f"{p.reported_on} — {status}: {p.position}")
+    else:
+        lines.append("None reported.")
+    return "\n".join(lines) + "\n"
