@@ -1,5 +1,6 @@
 """asyncpg pools bound to one schema, and the plain-SQL migrations applied at start."""
 
+import re
 from importlib import resources
 
 import asyncpg
@@ -8,6 +9,16 @@ import structlog
 from infra.settings import Settings
 
 log = structlog.get_logger(__name__)
+
+
+_PLAIN_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def quote_schema(name: str) -> str:
+    """A schema name as a quoted identifier, refusing anything but plain lower-case names."""
+    if not _PLAIN_NAME.match(name):
+        raise ValueError(f"schema names are lower-case letters, digits and _; got {name!r}")
+    return f'"{name}"'
 
 
 async def create_pool(settings: Settings, *, min_size: int = 1, max_size: int = 5) -> asyncpg.Pool:
@@ -25,7 +36,7 @@ async def create_pool(settings: Settings, *, min_size: int = 1, max_size: int = 
 async def _ensure_schema(settings: Settings) -> None:
     conn = await asyncpg.connect(settings.database_url)
     try:
-        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{settings.db_schema}"')
+        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_schema(settings.db_schema)}")
     finally:
         await conn.close()
 

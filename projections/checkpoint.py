@@ -36,6 +36,8 @@ async def apply_batch(
     """Project messages past each partition's checkpoint; redelivered messages change nothing."""
     result = BatchResult()
     async with conn.transaction():
+        # Shared with other batches; a replay's switch-over takes it exclusively.
+        await conn.execute("SELECT pg_advisory_xact_lock_shared(hashtext($1))", projection)
         next_offsets = await _lock_checkpoints(conn, projection, topic, messages)
         for message in sorted(messages, key=lambda r: (r.partition, r.offset)):
             if message.offset < next_offsets[message.partition]:

@@ -8,12 +8,13 @@ from uuid import UUID
 
 import orjson
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from events.envelope import Actor
 from events.outcome import Outcome
 from infra.database import create_pool, migrate
+from infra.kafka_clients import reader as offsets_reader
 from infra.settings import Settings
 from projections.recommendations import queries
 from projections.recommendations.handover import HandoverPack
@@ -21,6 +22,7 @@ from projections.recommendations.history import HistoryEntry
 from projections.recommendations.report import Report
 from services.commands import MAX_COMMAND_BYTES, InvalidCommand, parse_command
 from services.gateway import CommandGateway
+from services.lag import measure, prometheus_text
 from services.tokens import actor_for
 
 DEFAULT_WAIT_SECONDS = 5.0
@@ -82,9 +84,12 @@ def create_app(settings: Settings) -> FastAPI:
         await migrate(app.state.pool)
         app.state.gateway = CommandGateway(settings)
         await app.state.gateway.start()
+        app.state.offsets = offsets_reader(settings)
+        await app.state.offsets.start()
         try:
             yield
         finally:
+            await app.state.offsets.stop()
             await app.state.gateway.stop()
             await app.state.pool.close()
 
@@ -153,6 +158,30 @@ def create_app(settings: Settings) -> FastAPI:
             return await queries.report(
                 conn, as_of=as_of, since=since, known_at=known_at, inspection_id=inspection
             )
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    async def metrics(request: Request) -> str:
+        async with request.app.state.pool.acquire() as conn:
+            lag = await measure(request.app.state.offsets, conn, settings.topics)
+        return prometheus_text(lag)
+
+    @app.get("/status")
+    async def get_status(request: Request, _: Reader) -> dict[str, Any]:
+        async with request.app.state.pool.acquire() as conn:
+            lag = await measure(request.app.state.offsets, conn, settings.topics)
+        return {
+            "bootstrap_servers": settings.bootstrap_servers,
+            "projections": [
+                {
+                    "projection": lag.projection,
+                    "log_end": lag.log_total,
+                    "lag": lag.behind,
+                    "last_event_at": lag.last_event_at,
+                    "errors": lag.errors,
+                }
+            ],
+            "dead_letters": lag.dead_letters,
+        }
 
     @app.get("/recommendations/{recommendation_id:path}/history")
     async def get_history(

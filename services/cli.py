@@ -154,10 +154,12 @@ def _print_lag(settings: Settings) -> None:
     except (OSError, RuntimeError) as exc:
         console.print(f"Projection: unknown ({exc})")
         return
+    last = f"{lag.last_event_at:%Y-%m-%d %H:%M:%S}" if lag.last_event_at else "none"
     console.print(
-        f"Projection: {lag.projection} at {lag.projected} of {lag.log_end} events "
-        f"(lag {lag.behind})"
+        f"Projection: {lag.projection} at {lag.log_total - lag.behind} of {lag.log_total} "
+        f"events (lag {lag.behind}, last event recorded {last}, {lag.errors} errors)"
     )
+    console.print(f"Dead letters: {lag.dead_letters}")
 
 
 @topics_app.command("create")
@@ -582,6 +584,51 @@ def handover(
         sys.stdout.write(pack.model_dump_json(indent=2) + "\n")
     else:
         sys.stdout.write(render_markdown(pack))
+
+
+@app.command()
+def replay(
+    projection: Annotated[
+        str, typer.Option(help="The projection to rebuild (only 'recommendations' exists).")
+    ] = "recommendations",
+    keep_old: Annotated[bool, typer.Option(help="Keep the replaced schema.")] = False,
+) -> None:
+    """Rebuild read models from offset 0 beside the live ones, then switch over atomically."""
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    from projections.recommendations import project as recommendations
+    from projections.replay import replay as run_replay
+
+    if projection != recommendations.NAME:
+        raise _fail(f"--projection: no projection named {projection!r}")
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} events"),
+        console=err,
+    ) as bar:
+        task = bar.add_task("replaying", total=None)
+
+        def progress(done: int, end: int, rate: float) -> None:
+            bar.update(
+                task,
+                completed=done,
+                total=end,
+                description=f"replaying {rate:,.0f} events/s, lag {end - done}",
+            )
+
+        result = asyncio.run(run_replay(_settings(), progress=progress, keep_old=keep_old))
+    table = Table("table", "rebuilt", "incremental", "same")
+    for name, digest in result.rebuilt.items():
+        other = result.incremental[name]
+        table.add_row(name, digest, other, "yes" if digest == other else "NO")
+    console.print(table)
+    console.print(
+        f"replayed {result.events} events in {result.seconds:.2f}s "
+        f"({result.events / max(result.seconds, 1e-6):,.0f} events/s); switched over"
+    )
+    if not result.identical:
+        raise _fail(f"read models differ; the replaced schema is kept as {result.old_schema}")
 
 
 # ---------------------------------------------------------------- demo
