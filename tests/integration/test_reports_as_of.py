@@ -14,7 +14,6 @@ import asyncpg
 import pytest
 
 from events.committee import CommitteeUpdateRecorded
-from events.envelope import Actor, Envelope, EventData
 from events.inspection import InspectionPublished
 from events.recommendation import (
     ClosureProposed,
@@ -23,69 +22,18 @@ from events.recommendation import (
     InspectorateDecisionRecorded,
     OwnerAssigned,
     ProgressReported,
-    RecommendationIssued,
     TargetDateSet,
 )
-from events.registry import dump_event
-from events.topics import Message
 from infra.database import create_pool, migrate
 from infra.settings import Settings
 from projections.checkpoint import apply_batch
 from projections.recommendations import project as recommendations
 from projections.recommendations import queries
+from tests.histories import INSP, T1, History
 
 pytestmark = pytest.mark.integration
 
-INSP = "audit-insp"
-ACTOR = Actor(name="Writer", team="team-a", role="admin")
-T1, T2, T3 = (datetime(2024, 9, d, 12, tzinfo=UTC) for d in (10, 20, 30))
-
-
-class History:
-    """Builds envelopes with per-stream versions and explicit business and system times."""
-
-    def __init__(self) -> None:
-        self.versions: dict[str, int] = {}
-        self.envelopes: list[Envelope] = []
-
-    def add(self, stream: str, on: str, data: EventData, recorded: datetime = T1) -> None:
-        self.versions[stream] = self.versions.get(stream, 0) + 1
-        self.envelopes.append(
-            Envelope(
-                event_id=uuid.uuid4(),
-                type=type(data).__name__,
-                stream_id=stream,
-                stream_version=self.versions[stream],
-                effective_date=date.fromisoformat(on),
-                recorded_at=recorded,
-                command_id=uuid.uuid4(),
-                correlation_id=uuid.uuid4(),
-                actor=ACTOR,
-                data=data,
-            )
-        )
-
-    def rec(self, n: int, on: str = "2024-01-10", **kwargs: Any) -> str:
-        rid = (
-            f"{INSP}/r{n}"
-            if kwargs.get("kind", "recommendation") == "recommendation"
-            else f"{INSP}/afd{n}"
-        )
-        self.add(
-            rid,
-            on,
-            RecommendationIssued(
-                recommendation_id=rid,
-                inspection_id=INSP,
-                number=n,
-                text=f"Recommendation {n}",
-                **kwargs,
-            ),
-        )
-        return rid
-
-    def messages(self) -> list[Message]:
-        return [Message(0, i, INSP.encode(), dump_event(e)) for i, e in enumerate(self.envelopes)]
+T2, T3 = (datetime(2024, 9, d, 12, tzinfo=UTC) for d in (20, 30))
 
 
 def close(h: History, rid: str, on: str, decision: str = "closed", evidence: str = "e1") -> None:

@@ -1,0 +1,66 @@
+"""Hand-written event histories with explicit business and system times (no I/O)."""
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+from events.envelope import Actor, Envelope, EventData
+from events.recommendation import RecommendationIssued
+from events.registry import dump_event
+from events.streams import partition_key
+from events.topics import Message
+
+INSP = "audit-insp"
+ACTOR = Actor(name="Writer", team="team-a", role="admin")
+T1 = datetime(2024, 9, 10, 12, tzinfo=UTC)
+
+
+class History:
+    """Builds envelopes with per-stream versions and explicit business and system times."""
+
+    def __init__(self) -> None:
+        self.versions: dict[str, int] = {}
+        self.envelopes: list[Envelope] = []
+
+    def add(self, stream: str, on: str, data: EventData, recorded: datetime = T1) -> None:
+        self.versions[stream] = self.versions.get(stream, 0) + 1
+        self.envelopes.append(
+            Envelope(
+                event_id=uuid.uuid4(),
+                type=type(data).__name__,
+                stream_id=stream,
+                stream_version=self.versions[stream],
+                effective_date=date.fromisoformat(on),
+                recorded_at=recorded,
+                command_id=uuid.uuid4(),
+                correlation_id=uuid.uuid4(),
+                actor=ACTOR,
+                data=data,
+            )
+        )
+
+    def rec(self, n: int, on: str = "2024-01-10", **kwargs: Any) -> str:
+        rid = (
+            f"{INSP}/r{n}"
+            if kwargs.get("kind", "recommendation") == "recommendation"
+            else f"{INSP}/afd{n}"
+        )
+        self.add(
+            rid,
+            on,
+            RecommendationIssued(
+                recommendation_id=rid,
+                inspection_id=INSP,
+                number=n,
+                text=f"Recommendation {n}",
+                **kwargs,
+            ),
+        )
+        return rid
+
+    def messages(self) -> list[Message]:
+        """The envelopes as one partition's messages, in order."""
+        return [
+            Message(0, i, partition_key(e.stream_id), dump_event(e))
+            for i, e in enumerate(self.envelopes)
+        ]
