@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -30,12 +31,21 @@ def require_free(port: int, what: str) -> None:
         )
 
 
-def free_port() -> int:
-    """A port the OS says is free now (for tests and side-by-side instances)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def free_port(low: int = 20000, high: int = 32000) -> int:
+    """A free port below the kernel's ephemeral range (32768+).
+
+    A port the kernel picks with bind(0) comes from the ephemeral range, where outgoing client
+    connections may take it again before the server that was meant to listen on it starts.
+    """
+    for _ in range(200):
+        port = random.randrange(low, high)  # noqa: S311 - not for security
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port between {low} and {high}")
 
 
 def pid_alive(pid: int) -> bool:

@@ -9,7 +9,7 @@ TABLES: dict[str, tuple[str, str]] = {
     "event_log": ("*", "event_id"),
     "inspections": ("*", "inspection_id"),
     "recommendations": ("*", "recommendation_id"),
-    "recommendation_history": ("*", "recommendation_id, attribute, stream_version"),
+    "recommendation_states": ("*", "recommendation_id, stream_version"),
     "inspection_counts": ("*", "inspection_id"),
     "committee_updates": ("*", "committee, meeting_date"),
     "projection_checkpoints": (

@@ -6,13 +6,6 @@ from typing import Literal
 Status = Literal["closed", "ongoing_on_track", "ongoing_delayed"]
 Closure = Literal["closed", "superseded"]
 
-CLOSING_DECISIONS: frozenset[str] = frozenset({"closed", "superseded"})
-
-
-def is_counted(kind: str, tracked: bool, issued_on: date, as_of: date) -> bool:
-    """Counted: a tracked recommendation (not an area for development) issued by the date."""
-    return kind == "recommendation" and tracked and issued_on <= as_of
-
 
 def closure_of(last_decision: str | None) -> Closure | None:
     """'closed' or 'superseded' when the latest decision ends the recommendation."""
@@ -36,3 +29,20 @@ def classify(
     if delivery_status == "delayed" or (target_date is not None and target_date < as_of):
         return "ongoing_delayed"
     return "ongoing_on_track"
+
+
+def status_sql(*, decision: str, delivery_status: str, target_date: str, as_of: str) -> str:
+    """The same rule as `classify`, as a SQL expression over the given column names.
+
+    Kept beside `classify` and tested against it, so the rule lives in one module.
+    """
+    return (
+        f"CASE WHEN {decision} IN ('closed', 'superseded') THEN 'closed' "
+        f"WHEN {delivery_status} = 'delayed' OR {target_date} < {as_of} THEN 'ongoing_delayed' "
+        "ELSE 'ongoing_on_track' END"
+    )
+
+
+def closure_sql(decision: str) -> str:
+    """The same rule as `closure_of`, as a SQL expression."""
+    return f"CASE WHEN {decision} IN ('closed', 'superseded') THEN {decision} END"

@@ -70,24 +70,36 @@ CREATE TABLE recommendations (
     latest_position       text,
     closure_pending       boolean NOT NULL DEFAULT false,
     last_decision         text,
+    decision_date         date,
     stream_version        integer NOT NULL,
     last_event_id         uuid NOT NULL,
     last_effective_date   date NOT NULL
 );
 CREATE INDEX recommendations_inspection ON recommendations (inspection_id, kind, number);
 
--- Every change of a reportable attribute, with its business and system time,
--- so reports can be computed as of any date and as known at any moment.
-CREATE TABLE recommendation_history (
+-- Each recommendation's reportable state after each of its events, as an interval of business
+-- time [valid_from, valid_to) with its system time (recorded_at, and superseded_at: when the
+-- next state was recorded). "As of D, as known at K" is one row per recommendation:
+--   valid_from <= D AND recorded_at <= K
+--   AND (valid_to IS NULL OR valid_to > D OR superseded_at > K)
+CREATE TABLE recommendation_states (
     recommendation_id text NOT NULL,
     stream_version    integer NOT NULL,
-    attribute         text NOT NULL,
-    value             text,
-    effective_date    date NOT NULL,
+    valid_from        date NOT NULL,
+    valid_to          date,
     recorded_at       timestamptz NOT NULL,
+    superseded_at     timestamptz,
     event_id          uuid NOT NULL,
-    PRIMARY KEY (recommendation_id, attribute, stream_version)
+    owner_team        text,
+    target_date       date,
+    delivery_status   text,
+    latest_position   text,
+    last_decision     text,
+    decision_date     date,
+    PRIMARY KEY (recommendation_id, stream_version)
 );
+CREATE INDEX recommendation_states_open ON recommendation_states (recommendation_id)
+    WHERE valid_to IS NULL;
 
 -- Running counts per inspection (current state), maintained incrementally.
 CREATE TABLE inspection_counts (

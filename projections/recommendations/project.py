@@ -26,9 +26,9 @@ def project(envelope: Envelope) -> list[Statement]:
     statements = [_log_row(envelope), *_project(envelope.data, envelope)]
     rec_id = getattr(envelope.data, "recommendation_id", None)
     if rec_id is not None:
-        # Every event of a recommendation is a history point, so reports can name the
-        # event that last changed a recommendation as of any date.
-        statements.append(_history(envelope, rec_id, "event", envelope.type))
+        # Every event of a recommendation closes its previous state interval and opens a new
+        # one, so reports as of any date name the event that last changed the recommendation.
+        statements += [_close_state(envelope, rec_id), _open_state(envelope, rec_id)]
     return statements
 
 
@@ -54,11 +54,24 @@ def _log_row(e: Envelope) -> Statement:
     )
 
 
-def _history(e: Envelope, rec_id: str, attribute: str, value: str | None) -> Statement:
+def _close_state(e: Envelope, rec_id: str) -> Statement:
     return Statement(
-        "INSERT INTO recommendation_history (recommendation_id, stream_version, attribute, value, "
-        "effective_date, recorded_at, event_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        (rec_id, e.stream_version, attribute, value, e.effective_date, e.recorded_at, e.event_id),
+        "UPDATE recommendation_states SET valid_to = $2, superseded_at = $3 "
+        "WHERE recommendation_id = $1 AND valid_to IS NULL",
+        (rec_id, e.effective_date, e.recorded_at),
+    )
+
+
+def _open_state(e: Envelope, rec_id: str) -> Statement:
+    """Snapshot the recommendation's current row (already updated by this event)."""
+    return Statement(
+        "INSERT INTO recommendation_states (recommendation_id, stream_version, valid_from, "
+        "recorded_at, event_id, owner_team, target_date, delivery_status, latest_position, "
+        "last_decision, decision_date) "
+        "SELECT recommendation_id, stream_version, last_effective_date, $2, last_event_id, "
+        "owner_team, target_date, delivery_status, latest_position, last_decision, decision_date "
+        "FROM recommendations WHERE recommendation_id = $1",
+        (rec_id, e.recorded_at),
     )
 
 
@@ -123,7 +136,6 @@ def _(data: RecommendationIssued, e: Envelope) -> list[Statement]:
                 e.event_id,
             ),
         ),
-        _history(e, rec_id, "issued", data.kind),
     ]
     if data.kind == "recommendation" and data.tracked:
         statements.append(
@@ -141,7 +153,6 @@ def _(data: OwnerAssigned, e: Envelope) -> list[Statement]:
     rid = data.recommendation_id
     return [
         _touch(e, rid, "owner_team = $5, owner_role = $6", data.team, data.owner_role),
-        _history(e, rid, "owner", data.team),
     ]
 
 
@@ -157,7 +168,6 @@ def _(data: TargetDateSet, e: Envelope) -> list[Statement]:
             data.original_target_date,
             data.revision,
         ),
-        _history(e, rid, "target_date", data.target_date.isoformat()),
     ]
 
 
@@ -173,8 +183,6 @@ def _(data: ProgressReported, e: Envelope) -> list[Statement]:
             data.delay_reason,
             data.position,
         ),
-        _history(e, rid, "delivery_status", data.delivery_status),
-        _history(e, rid, "position", data.position),
     ]
 
 
@@ -192,8 +200,12 @@ def _(data: ClosureProposed, e: Envelope) -> list[Statement]:
 def _(data: InspectorateDecisionRecorded, e: Envelope) -> list[Statement]:
     rid = data.recommendation_id
     statements = [
-        _touch(e, rid, "last_decision = $5, closure_pending = false", data.decision),
-        _history(e, rid, "decision", data.decision),
+        _touch(
+            e,
+            rid,
+            "last_decision = $5, decision_date = $4, closure_pending = false",
+            data.decision,
+        ),
     ]
     if data.decision in ("closed", "superseded"):
         statements.append(

@@ -29,6 +29,7 @@ from infra.settings import Settings
 from projections.checkpoint import apply_batch
 from projections.recommendations import project as recommendations
 from projections.recommendations import queries
+from projections.status import classify, status_sql
 from tests.histories import INSP, T1, History
 
 pytestmark = pytest.mark.integration
@@ -145,8 +146,8 @@ async def counts(pool: asyncpg.Pool, as_of: str, **kwargs: Any) -> dict[str, Any
     line = report.inspections[0]
     return {
         "counts": (line.total, line.closed, line.ongoing_on_track, line.ongoing_delayed),
-        "statuses": {r.number: r.status for r in line.recommendations},
-        "closures": {r.number: r.closure for r in line.recommendations if r.closure},
+        "statuses": {r["number"]: r["status"] for r in line.recommendations},
+        "closures": {r["number"]: r["closure"] for r in line.recommendations if r["closure"]},
         "closed_since": line.closed_since,
         "since": report.since,
     }
@@ -200,7 +201,10 @@ async def test_each_figure_names_the_event_that_last_changed_it(audit_pool: asyn
     h = handwritten()  # same shape; ids differ, so compare by what the event was
     async with audit_pool.acquire() as conn:
         report = await queries.report(conn, as_of=date(2024, 9, 18))
-        rows = {r.number: r.last_event_id for r in report.inspections[0].recommendations}
+        rows = {
+            r["number"]: uuid.UUID(r["last_event_id"])
+            for r in report.inspections[0].recommendations
+        }
         types = {
             n: await conn.fetchval("SELECT type FROM event_log WHERE event_id = $1", eid)
             for n, eid in rows.items()
@@ -307,3 +311,33 @@ async def test_history_and_handover_of_a_recommendation_with_three_owners(
     assert pack.evidence[0].inspectorate_responses[0].endswith("impact on communities")
     assert pack.last_position is not None and pack.last_position.delivery_status == "delayed"
     assert pack.status == "ongoing_delayed"
+
+
+async def test_the_sql_status_rule_agrees_with_classify(audit_pool: asyncpg.Pool) -> None:
+    as_of = date(2024, 9, 18)
+    cases = [
+        (decision, status, target)
+        for decision in (None, "closed", "superseded", "kept_open", "more_evidence_requested")
+        for status in (None, "on_track", "delayed")
+        for target in (None, date(2024, 9, 17), as_of, date(2024, 9, 19))
+    ]
+    expression = status_sql(
+        decision="$1::text", delivery_status="$2::text", target_date="$3::date", as_of="$4::date"
+    )
+    async with audit_pool.acquire() as conn:
+        for decision, status, target in cases:
+            in_sql = await conn.fetchval(f"SELECT {expression}", decision, status, target, as_of)
+            expected = classify(
+                as_of=as_of, last_decision=decision, delivery_status=status, target_date=target
+            )
+            assert in_sql == expected, (decision, status, target)
+
+
+async def test_counts_always_add_up(audit_pool: asyncpg.Pool) -> None:
+    async with audit_pool.acquire() as conn:
+        for day in ("2024-01-10", "2024-03-01", "2024-05-01", "2024-08-01", "2024-09-18"):
+            for known in (None, T1, T2, T3):
+                report = await queries.report(conn, as_of=date.fromisoformat(day), known_at=known)
+                for line in report.inspections:
+                    assert line.total == len(line.recommendations)
+                    assert line.closed + line.ongoing_on_track + line.ongoing_delayed == line.total

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from events.recommendation import InspectorateDecisionRecorded
-from projections.recommendations.report import assemble_report
+from projections.status import classify
 from services.commands import Command
 from services.domain.decide import Accepted
 from services.domain.state import RecommendationState
@@ -110,29 +110,17 @@ def test_random_histories_keep_the_invariants(
         ]
         assert not ends or ends[0] == len(events) - 1  # nothing follows a closure
 
-    rows = []
-    for n, rec in enumerate(RECS, start=1):
+    statuses = []
+    for rec in RECS:
         state = world.streams[rec]
         assert isinstance(state, RecommendationState)
-        rows.append(
-            {
-                "recommendation_id": rec,
-                "inspection_id": INSP,
-                "number": n,
-                "decision": state.last_decision,
-                "decision_date": None,
-                "delivery_status": state.delivery_status,
-                "target_date": state.target_date,
-                "owner": state.owner_team,
-                "position": None,
-                "last_event_id": None,
-            }
+        statuses.append(
+            classify(
+                as_of=TODAY,
+                last_decision=state.last_decision,
+                delivery_status=state.delivery_status,
+                target_date=state.target_date,
+            )
         )
-    line = assemble_report(
-        as_of=TODAY,
-        since=None,
-        known_at=None,
-        inspections=[{"inspection_id": INSP, "title": "t"}],
-        recommendation_rows=rows,
-    ).inspections[0]
-    assert line.closed + line.ongoing_on_track + line.ongoing_delayed == line.total == 3
+        assert (statuses[-1] == "closed") == state.finished
+    assert all(s in ("closed", "ongoing_on_track", "ongoing_delayed") for s in statuses)
