@@ -38,7 +38,7 @@ def free_port(low: int = 20000, high: int = 32000) -> int:
     connections may take it again before the server that was meant to listen on it starts.
     """
     for _ in range(200):
-        port = random.randrange(low, high)  # noqa: S311 - not for security
+        port = random.randrange(low, high)
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))

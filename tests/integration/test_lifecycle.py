@@ -36,14 +36,16 @@ def own_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
 def rectrack(
     env: dict[str, str], *args: str, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-m", "services.cli", *args],
         env=env,
         capture_output=True,
         text=True,
         timeout=240,
-        check=check,
+        check=False,
     )
+    assert not check or done.returncode == 0, f"rectrack {args}: {done.stderr[-3000:]}"
+    return done
 
 
 def test_a_taken_port_gives_an_error_naming_it(own_env: dict[str, str]) -> None:
