@@ -19,8 +19,8 @@ _STATUS = status_sql(
 
 # The whole report in one statement. Per counted recommendation, the state interval in force on
 # business date $1 as the system knew it at $2 (NULL: now), classified by the status rule; then
-# per inspection the four counts, the closures since $4 and the lines as JSON. PostgreSQL builds
-# the JSON so a 100,000-recommendation report costs no Python per line.
+# per inspection the four counts, the closures since $4 and the lines; PostgreSQL writes the
+# JSON document, so a 100,000-recommendation report costs no Python per line.
 _REPORT = f"""
 WITH lines AS (
     SELECT r.inspection_id, r.number, r.recommendation_id, s.decision_date,
@@ -37,31 +37,57 @@ WITH lines AS (
             AND (s.valid_to IS NULL OR s.valid_to > $1 OR s.superseded_at > $2))
       )
 )
-SELECT i.inspection_id, i.title,
-       count(l.number) AS total,
-       count(*) FILTER (WHERE l.status = 'closed') AS closed,
-       count(*) FILTER (WHERE l.status = 'ongoing_on_track') AS ongoing_on_track,
-       count(*) FILTER (WHERE l.status = 'ongoing_delayed') AS ongoing_delayed,
-       coalesce(array_agg(l.number ORDER BY l.number) FILTER (
-           WHERE l.closure IS NOT NULL AND ($4::date IS NULL OR l.decision_date > $4)
-       ), '{{}}') AS closed_since,
-       coalesce(json_agg(json_build_object(
-           'number', l.number, 'recommendation_id', l.recommendation_id, 'status', l.status,
-           'closure', l.closure, 'owner', l.owner, 'target_date', l.target_date,
-           'latest_position', l.latest_position, 'last_event_id', l.event_id
-       ) ORDER BY l.number) FILTER (WHERE l.number IS NOT NULL), '[]')::text AS recommendations
-FROM inspections i
-LEFT JOIN lines l USING (inspection_id)
-WHERE i.published_on <= $1 AND ($3::text IS NULL OR i.inspection_id = $3)
-  AND ($2::timestamptz IS NULL OR i.recorded_at <= $2)
-GROUP BY i.inspection_id, i.title, i.published_on
-ORDER BY i.published_on, i.inspection_id
+, per_inspection AS (
+    SELECT i.inspection_id, i.title, i.published_on,
+           count(l.number) AS total,
+           count(*) FILTER (WHERE l.status = 'closed') AS closed,
+           count(*) FILTER (WHERE l.status = 'ongoing_on_track') AS ongoing_on_track,
+           count(*) FILTER (WHERE l.status = 'ongoing_delayed') AS ongoing_delayed,
+           coalesce(json_agg(l.number ORDER BY l.number) FILTER (
+               WHERE l.closure IS NOT NULL AND ($4::date IS NULL OR l.decision_date > $4)
+           ), '[]') AS closed_since,
+           coalesce(json_agg(json_build_object(
+               'number', l.number, 'recommendation_id', l.recommendation_id,
+               'status', l.status, 'closure', l.closure, 'owner', l.owner,
+               'target_date', l.target_date, 'latest_position', l.latest_position,
+               'last_event_id', l.event_id
+           ) ORDER BY l.number) FILTER (WHERE l.number IS NOT NULL), '[]') AS recommendations
+    FROM inspections i
+    LEFT JOIN lines l USING (inspection_id)
+    WHERE i.published_on <= $1 AND ($3::text IS NULL OR i.inspection_id = $3)
+      AND ($2::timestamptz IS NULL OR i.recorded_at <= $2)
+    GROUP BY i.inspection_id, i.title, i.published_on
+)
+SELECT json_build_object(
+    'as_of', $1::date, 'since', $4::date, 'known_at', $2::timestamptz,
+    'inspections', coalesce(json_agg(json_build_object(
+        'inspection_id', inspection_id, 'title', title, 'total', total, 'closed', closed,
+        'ongoing_on_track', ongoing_on_track, 'ongoing_delayed', ongoing_delayed,
+        'closed_since', closed_since, 'recommendations', recommendations
+    ) ORDER BY published_on, inspection_id), '[]')
+)::text
+FROM per_inspection
 """  # noqa: S608 - built from constant column names only
 
 _LAST_UPDATE_BEFORE = """
 SELECT max(meeting_date) FROM committee_updates
 WHERE meeting_date < $1 AND ($2::timestamptz IS NULL OR recorded_at <= $2)
 """
+
+
+async def report_json(
+    conn: asyncpg.Connection,
+    *,
+    as_of: date,
+    since: date | None = None,
+    known_at: datetime | None = None,
+    inspection_id: str | None = None,
+) -> str:
+    """The report as JSON text, built entirely by PostgreSQL (the `Report` shape)."""
+    if since is None:
+        since = await conn.fetchval(_LAST_UPDATE_BEFORE, as_of, known_at)
+    text: str = await conn.fetchval(_REPORT, as_of, known_at, inspection_id, since)
+    return text
 
 
 async def report(
@@ -73,21 +99,17 @@ async def report(
     inspection_id: str | None = None,
 ) -> Report:
     """The committee table as of a business date, optionally as known at a past moment."""
-    if since is None:
-        since = await conn.fetchval(_LAST_UPDATE_BEFORE, as_of, known_at)
-    rows = await conn.fetch(_REPORT, as_of, known_at, inspection_id, since)
-    # Built from our own typed columns: constructing without validation keeps big reports fast.
+    doc = orjson.loads(
+        await report_json(
+            conn, as_of=as_of, since=since, known_at=known_at, inspection_id=inspection_id
+        )
+    )
+    # Built by our own query: constructing without validation keeps big reports fast.
     return Report.model_construct(
-        as_of=as_of,
-        since=since,
+        as_of=date.fromisoformat(doc["as_of"]),
+        since=date.fromisoformat(doc["since"]) if doc["since"] else None,
         known_at=known_at,
-        inspections=[
-            InspectionLine.model_construct(
-                **{k: v for k, v in r.items() if k != "recommendations"},
-                recommendations=orjson.loads(r["recommendations"]),
-            )
-            for r in rows
-        ],
+        inspections=[InspectionLine.model_construct(**line) for line in doc["inspections"]],
     )
 
 
