@@ -20,8 +20,6 @@ from events.recommendation import (
     TargetDateSet,
 )
 
-CURRENT_SCHEMA_VERSION = 1
-
 EVENT_TYPES: dict[str, type[EventData]] = {
     cls.__name__: cls
     for cls in (
@@ -38,8 +36,15 @@ EVENT_TYPES: dict[str, type[EventData]] = {
 }
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
-# (type, schema_version) -> function turning that version's data into the next version's.
+# The current schema_version of each event type whose model has changed (absent: 1), and for
+# each older (type, schema_version) the function turning that version's data into the next.
+SCHEMA_VERSIONS: dict[str, int] = {}
 UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+
+
+def current_version(event_type: str) -> int:
+    """The schema_version new events of this type are written with."""
+    return SCHEMA_VERSIONS.get(event_type, 1)
 
 
 class UnreadableEvent(ValueError):
@@ -57,7 +62,7 @@ def dump_event(envelope: Envelope) -> bytes:
 
 
 def _upcast(event_type: str, version: int, data: dict[str, Any]) -> dict[str, Any]:
-    while version < CURRENT_SCHEMA_VERSION:
+    while version < current_version(event_type):
         data = UPCASTERS[(event_type, version)](data)
         version += 1
     return data
@@ -69,14 +74,15 @@ def parse_event_data(event_type: str, data: dict[str, Any]) -> EventData:
 
 
 def parse_event(raw: bytes) -> Envelope:
-    """Parse bytes from the log into an envelope with typed data; raise UnreadableEvent."""
+    """Parse bytes from the log into an envelope whose data is upcast to the current version."""
     try:
         doc = orjson.loads(raw)
         event_type = doc["type"]
         model = EVENT_TYPES[event_type]
         version = int(doc.get("schema_version", 1))
         data = model.model_validate(_upcast(event_type, version, doc["data"]))
-        return Envelope.model_validate({**doc, "data": data, "schema_version": version})
+        current = current_version(event_type)
+        return Envelope.model_validate({**doc, "data": data, "schema_version": current})
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, ValidationError) as exc:
         raise UnreadableEvent(f"unreadable event: {exc}") from exc
 

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import orjson
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from events.envelope import Actor
@@ -21,6 +21,8 @@ from projections.recommendations.handover import HandoverPack
 from projections.recommendations.history import HistoryEntry
 from projections.recommendations.report import Report
 from services.commands import MAX_COMMAND_BYTES, InvalidCommand, parse_command
+from services.contract import asyncapi_document
+from services.feed import BadCursor, Cursor, Feed
 from services.gateway import CommandGateway
 from services.lag import measure, prometheus_text
 from services.tokens import actor_for
@@ -62,6 +64,13 @@ async def reader(request: Request, credentials: Credentials) -> Actor | None:
     if actor is None and not request.app.state.settings.public_reads:
         raise _unauthorised()
     return actor
+
+
+def _cursor(text: str | None) -> Cursor:
+    try:
+        return Cursor.parse(text)
+    except BadCursor as exc:
+        raise HTTPException(422, [{"field": "after", "reason": str(exc)}]) from exc
 
 
 def _outcome_response(outcome: Outcome) -> JSONResponse:
@@ -160,6 +169,69 @@ def create_app(settings: Settings) -> FastAPI:
             )
         # PostgreSQL wrote the JSON: re-validating 100k lines here would cost seconds.
         return Response(text, media_type="application/json")
+
+    @app.get("/events")
+    async def get_events(
+        request: Request,
+        _: Reader,
+        after: str | None = None,
+        limit: int = Query(100, ge=1, le=1000),
+    ) -> Response:
+        """A page of the log after a cursor, as NDJSON; the next cursor is in Rectrack-Cursor."""
+        cursor = _cursor(after)
+        consumer = offsets_reader(settings)
+        await consumer.start()
+        try:
+            items, next_cursor = await Feed(consumer, settings.topics.events).page(cursor, limit)
+        finally:
+            await consumer.stop()
+        body = b"".join(orjson.dumps(item) + b"\n" for item in items)
+        return Response(
+            body, media_type="application/x-ndjson", headers={"Rectrack-Cursor": str(next_cursor)}
+        )
+
+    @app.get("/events/stream")
+    async def stream_events(
+        request: Request,
+        _: Reader,
+        after: str | None = None,
+        last_event_id: Annotated[str | None, Header()] = None,
+    ) -> StreamingResponse:
+        """Server-sent events; reconnect with Last-Event-ID to resume exactly where you were."""
+        cursor = _cursor(last_event_id or after)
+
+        async def events() -> AsyncIterator[str]:
+            consumer = offsets_reader(settings)
+            await consumer.start()
+            try:
+                async for chunk in Feed(consumer, settings.topics.events).stream(cursor):
+                    yield chunk
+            finally:
+                await consumer.stop()
+
+        return StreamingResponse(
+            events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        )
+
+    @app.get("/asyncapi.json")
+    async def asyncapi() -> dict[str, Any]:
+        """The subscribers' contract: AsyncAPI 3 with a JSON Schema per event type."""
+        return asyncapi_document(settings.topics, settings.bootstrap_servers)
+
+    @app.get("/inspections")
+    async def list_inspections(request: Request, _: Reader) -> list[dict[str, Any]]:
+        """Every inspection with its current counts."""
+        async with request.app.state.pool.acquire() as conn:
+            return await queries.inspections(conn)
+
+    @app.get("/inspections/{inspection_id}")
+    async def get_inspection(request: Request, inspection_id: str, _: Reader) -> dict[str, Any]:
+        """One inspection and the current state of its recommendations."""
+        async with request.app.state.pool.acquire() as conn:
+            found = await queries.inspection(conn, inspection_id)
+        if found is None:
+            raise HTTPException(404, f"no inspection {inspection_id}")
+        return found
 
     @app.get("/metrics", response_class=PlainTextResponse)
     async def metrics(request: Request) -> str:

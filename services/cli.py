@@ -38,6 +38,8 @@ topics_app = typer.Typer(help="Kafka topics of this instance.")
 app.add_typer(topics_app, name="topics")
 tokens_app = typer.Typer(help="Bearer tokens of the HTTP API.", no_args_is_help=True)
 app.add_typer(tokens_app, name="tokens")
+schema_app = typer.Typer(help="The subscribers' contract.", no_args_is_help=True)
+app.add_typer(schema_app, name="schema")
 # A fixed width when not on a terminal keeps piped output and CI logs readable.
 console = Console(width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True, soft_wrap=True)
@@ -168,6 +170,24 @@ def topics_create() -> None:
     settings = _settings()
     created = asyncio.run(ensure_topics(settings))
     console.print(f"created: {', '.join(created) or 'none (all exist)'}")
+
+
+@schema_app.command("export")
+def schema_export(
+    out: Annotated[Path, typer.Option(help="Folder to write into.")] = Path("contract"),
+) -> None:
+    """Write asyncapi.json and a JSON Schema per event type (schemas/NAME.json)."""
+    from services.contract import asyncapi_document, event_schemas
+
+    settings = Settings.from_env()
+    (out / "schemas").mkdir(parents=True, exist_ok=True)
+    document = asyncapi_document(settings.topics, settings.bootstrap_servers)
+    (out / "asyncapi.json").write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
+    for name, schema in event_schemas().items():
+        (out / "schemas" / f"{name}.json").write_bytes(
+            orjson.dumps(schema, option=orjson.OPT_INDENT_2)
+        )
+    console.print(f"wrote {out / 'asyncapi.json'} and {len(event_schemas())} event schemas")
 
 
 # ---------------------------------------------------------------- API tokens

@@ -20,8 +20,8 @@ from aiokafka.structs import RecordMetadata
 from events.envelope import Envelope
 from events.outcome import Outcome
 from events.registry import (
-    CURRENT_SCHEMA_VERSION,
     UnreadableEvent,
+    current_version,
     dump_event,
     dump_outcome,
     event_type_name,
@@ -217,7 +217,7 @@ class Decider:
         return Envelope(
             event_id=self.new_id(),
             type=event_type_name(verdict.event),
-            schema_version=CURRENT_SCHEMA_VERSION,
+            schema_version=current_version(event_type_name(verdict.event)),
             stream_id=command.stream_id,
             stream_version=(stream.version if stream else 0) + 1,
             effective_date=verdict.effective_date,

@@ -1,6 +1,7 @@
 """Read queries over the recommendations read model (history tables, not log replays)."""
 
 from datetime import date, datetime
+from typing import Any
 
 import asyncpg
 import orjson
@@ -147,3 +148,39 @@ async def handover(
     if not entries:
         return None
     return build_handover(recommendation_id, entries, as_of=as_of)
+
+
+_CURRENT_COLUMNS = (
+    "recommendation_id, number, kind, text, tracked, issued_on, owner_team, owner_role, "
+    "target_date, original_target_date, target_date_revisions, delivery_status, delay_reason, "
+    "latest_position, closure_pending, last_decision, decision_date, stream_version, "
+    "last_event_id, last_effective_date"
+)
+
+
+async def inspections(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    """Every inspection with its current total and closed counts."""
+    rows = await conn.fetch(
+        "SELECT i.inspection_id, i.title, i.inspectorate, i.published_on, i.inspection_type, "
+        "i.url, coalesce(c.total, 0) AS total, coalesce(c.closed, 0) AS closed "
+        "FROM inspections i LEFT JOIN inspection_counts c USING (inspection_id) "
+        "ORDER BY i.published_on, i.inspection_id"
+    )
+    return [dict(r) for r in rows]
+
+
+async def inspection(conn: asyncpg.Connection, inspection_id: str) -> dict[str, Any] | None:
+    """One inspection with the current state of each of its recommendations."""
+    row = await conn.fetchrow(
+        "SELECT inspection_id, title, inspectorate, published_on, inspection_type, url "
+        "FROM inspections WHERE inspection_id = $1",
+        inspection_id,
+    )
+    if row is None:
+        return None
+    recs = await conn.fetch(
+        f"SELECT {_CURRENT_COLUMNS} FROM recommendations "  # noqa: S608 - constant columns
+        "WHERE inspection_id = $1 ORDER BY kind DESC, number",
+        inspection_id,
+    )
+    return {**dict(row), "recommendations": [dict(r) for r in recs]}
