@@ -17,7 +17,7 @@ from infra.database import create_pool, migrate
 from infra.kafka_clients import reader as offsets_reader
 from infra.settings import Settings
 from projections.recommendations import queries
-from projections.recommendations.handover import HandoverPack
+from projections.recommendations.handover import HandoverPack, build_handover
 from projections.recommendations.history import HistoryEntry
 from projections.recommendations.report import Report
 from services.commands import MAX_COMMAND_BYTES, InvalidCommand, parse_command
@@ -257,6 +257,16 @@ def create_app(settings: Settings) -> FastAPI:
             "dead_letters": lag.dead_letters,
         }
 
+    @app.get("/recommendations/{recommendation_id:path}/handover")
+    async def get_handover(
+        request: Request, recommendation_id: str, _: Reader, as_of: date | None = None
+    ) -> HandoverPack:
+        async with request.app.state.pool.acquire() as conn:
+            pack = await queries.handover(conn, recommendation_id, as_of=as_of or date.today())
+        if pack is None:
+            raise HTTPException(404, f"no recommendation {recommendation_id}")
+        return pack
+
     @app.get("/recommendations/{recommendation_id:path}/history")
     async def get_history(
         request: Request, recommendation_id: str, _: Reader
@@ -267,14 +277,21 @@ def create_app(settings: Settings) -> FastAPI:
             raise HTTPException(404, f"no recommendation {recommendation_id}")
         return entries
 
-    @app.get("/recommendations/{recommendation_id:path}/handover")
-    async def get_handover(
+    # After the routes above: a path parameter would swallow their suffixes.
+    @app.get("/recommendations/{recommendation_id:path}")
+    async def get_recommendation(
         request: Request, recommendation_id: str, _: Reader, as_of: date | None = None
-    ) -> HandoverPack:
+    ) -> dict[str, Any]:
+        """One recommendation: its history and its handover pack."""
         async with request.app.state.pool.acquire() as conn:
-            pack = await queries.handover(conn, recommendation_id, as_of=as_of or date.today())
-        if pack is None:
+            entries = await queries.history(conn, recommendation_id)
+        if not entries:
             raise HTTPException(404, f"no recommendation {recommendation_id}")
-        return pack
+        pack = build_handover(recommendation_id, entries, as_of=as_of or date.today())
+        return {
+            "recommendation_id": recommendation_id,
+            "handover": pack.model_dump(mode="json"),
+            "history": [e.model_dump(mode="json") for e in entries],
+        }
 
     return app

@@ -253,3 +253,26 @@ async def test_metrics_expose_projection_lag(demo_loaded: Settings) -> None:
         metrics = (await api.get("/metrics")).text
     assert 'rectrack_projection_lag{projection="recommendations"} 0' in metrics
     assert "rectrack_log_end_offset{" in metrics
+
+
+async def test_reads_of_inspections_and_recommendations(
+    demo_loaded: Settings, pool: asyncpg.Pool
+) -> None:
+    await wait_until_projected(demo_loaded, timeout=60)
+    auth = {"Authorization": f"Bearer {await _token(pool, 'viewer')}"}
+    async with httpx.AsyncClient(base_url=demo_loaded.api_url, timeout=30, headers=auth) as api:
+        listing = (await api.get("/inspections")).json()
+        hate = (await api.get("/inspections/hate-crime-2021")).json()
+        rec = (await api.get("/recommendations/hate-crime-2021/r10")).json()
+        handover = (
+            await api.get(
+                "/recommendations/hate-crime-2021/r10/handover", params={"as_of": "2024-09-18"}
+            )
+        ).json()
+        history = (await api.get("/recommendations/hate-crime-2021/r10/history")).json()
+        missing = await api.get("/recommendations/hate-crime-2021/r99")
+    assert {i["inspection_id"]: i["total"] for i in listing}["hate-crime-2021"] == 15
+    assert len([r for r in hate["recommendations"] if r["kind"] == "recommendation"]) == 15
+    assert rec["history"] == history
+    assert handover["outstanding_asks"] and "evidence" in handover["outstanding_asks"][0]
+    assert missing.status_code == 404
