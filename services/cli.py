@@ -13,7 +13,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from uuid import UUID
 
 import orjson
@@ -30,6 +30,9 @@ from infra.settings import Settings
 from infra.stack import infrastructure_status, start_infrastructure, stop_infrastructure
 from projections.recommendations.report import Report
 from services.commands import Command, InvalidCommand, parse_command
+
+if TYPE_CHECKING:
+    from services.paper import Paper
 
 app = typer.Typer(
     help="Track inspectorate recommendations from publication to closure.", no_args_is_help=True
@@ -649,6 +652,62 @@ def replay(
     )
     if not result.identical:
         raise _fail(f"read models differ; the replaced schema is kept as {result.old_schema}")
+
+
+class PaperFormat(StrEnum):
+    """Output formats of the committee paper."""
+
+    md = "md"
+    html = "html"
+    pdf = "pdf"
+
+
+def write_paper(paper: "Paper", fmt: PaperFormat, out: Path | None) -> bytes:
+    """Render a paper; with Markdown and a file, charts go beside it as SVG files."""
+    from services.paper_render import charts, render_html, render_markdown, render_pdf
+
+    if fmt is PaperFormat.md:
+        links: dict[str, str] = {}
+        if out is not None:
+            folder = out.with_name(out.stem + "-charts")
+            folder.mkdir(parents=True, exist_ok=True)
+            for inspection_id, svg in charts(paper).items():
+                (folder / f"{inspection_id}.svg").write_text(svg)
+                links[inspection_id] = f"{folder.name}/{inspection_id}.svg"
+        return render_markdown(paper, links).encode()
+    html = render_html(paper, charts(paper))
+    return html.encode() if fmt is PaperFormat.html else render_pdf(html)
+
+
+@app.command()
+def paper(
+    meeting: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="The meeting date.")],
+    committee: Annotated[str | None, typer.Option(help="Only this committee's updates.")] = None,
+    fmt: Annotated[PaperFormat, typer.Option("--format")] = PaperFormat.md,
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="File to write.")] = None,
+    known_at: Annotated[
+        datetime | None, typer.Option("--known-at", help="Rebuild as the log stood then.")
+    ] = None,
+) -> None:
+    """The improvement update for a committee meeting, from the log alone."""
+    from services.paper import build_paper
+
+    built = asyncio.run(
+        _with_connection(
+            _settings(),
+            lambda conn: build_paper(
+                conn, meeting=meeting.date(), committee=committee, known_at=known_at
+            ),
+        )
+    )
+    content = write_paper(built, fmt, out)
+    if out is None:
+        if fmt is PaperFormat.pdf:
+            raise _fail("--format pdf needs -o FILE")
+        sys.stdout.write(content.decode())
+        return
+    out.write_bytes(content)
+    err.print(f"wrote {out}")
 
 
 # ---------------------------------------------------------------- demo

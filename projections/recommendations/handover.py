@@ -63,6 +63,7 @@ class HandoverPack(BaseModel):
     recommendation_id: str
     number: int
     text: str
+    issued_on: date | None
     as_of: date
     status: Status
     closure: Closure | None
@@ -83,6 +84,7 @@ class _Fold:
     def __init__(self) -> None:
         self.number = 0
         self.text = ""
+        self.issued_on: date | None = None
         self.owners: list[OwnerPeriod] = []
         self.evidence: list[EvidenceItem] = []
         self.decisions: list[Decision] = []
@@ -93,7 +95,7 @@ class _Fold:
     def apply(self, entry: HistoryEntry) -> None:
         data, on = entry.data, entry.effective_date
         if isinstance(data, RecommendationIssued):
-            self.number, self.text = data.number, data.text
+            self.number, self.text, self.issued_on = data.number, data.text, on
         elif isinstance(data, OwnerAssigned):
             if self.owners:
                 self.owners[-1].to_date = on
@@ -166,6 +168,7 @@ def build_handover(
         recommendation_id=recommendation_id,
         number=fold.number,
         text=fold.text,
+        issued_on=fold.issued_on,
         as_of=as_of,
         status=classify(
             as_of=as_of,

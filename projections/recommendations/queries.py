@@ -73,7 +73,28 @@ FROM per_inspection
 _LAST_UPDATE_BEFORE = """
 SELECT max(meeting_date) FROM committee_updates
 WHERE meeting_date < $1 AND ($2::timestamptz IS NULL OR recorded_at <= $2)
+  AND ($3::text IS NULL OR committee = $3)
 """
+
+
+async def last_update_before(
+    conn: asyncpg.Connection,
+    as_of: date,
+    *,
+    known_at: datetime | None = None,
+    committee: str | None = None,
+) -> date | None:
+    """The latest committee update strictly before a date: where "since the last update" starts."""
+    found: date | None = await conn.fetchval(_LAST_UPDATE_BEFORE, as_of, known_at, committee)
+    return found
+
+
+async def committee_updates(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    """Every reporting point, newest first."""
+    rows = await conn.fetch(
+        "SELECT committee, meeting_date, title FROM committee_updates ORDER BY meeting_date DESC"
+    )
+    return [dict(r) for r in rows]
 
 
 async def report_json(
@@ -86,7 +107,7 @@ async def report_json(
 ) -> str:
     """The report as JSON text, built entirely by PostgreSQL (the `Report` shape)."""
     if since is None:
-        since = await conn.fetchval(_LAST_UPDATE_BEFORE, as_of, known_at)
+        since = await last_update_before(conn, as_of, known_at=known_at)
     text: str = await conn.fetchval(_REPORT, as_of, known_at, inspection_id, since)
     return text
 
@@ -141,13 +162,33 @@ async def history(conn: asyncpg.Connection, recommendation_id: str) -> list[Hist
 
 
 async def handover(
-    conn: asyncpg.Connection, recommendation_id: str, *, as_of: date
+    conn: asyncpg.Connection,
+    recommendation_id: str,
+    *,
+    as_of: date,
+    known_at: datetime | None = None,
 ) -> HandoverPack | None:
     """The handover pack of a recommendation, or None if there is no such recommendation."""
-    entries = await history(conn, recommendation_id)
+    entries = [
+        e
+        for e in await history(conn, recommendation_id)
+        if known_at is None or e.recorded_at <= known_at
+    ]
     if not entries:
         return None
     return build_handover(recommendation_id, entries, as_of=as_of)
+
+
+async def log_position(
+    conn: asyncpg.Connection, known_at: datetime | None = None
+) -> tuple[int, datetime | None]:
+    """How many events the read model holds (as known at a moment) and the newest recorded_at."""
+    row = await conn.fetchrow(
+        "SELECT count(*) AS events, max(recorded_at) AS last FROM event_log "
+        "WHERE $1::timestamptz IS NULL OR recorded_at <= $1",
+        known_at,
+    )
+    return row["events"], row["last"]
 
 
 _CURRENT_COLUMNS = (

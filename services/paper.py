@@ -1,0 +1,192 @@
+"""The committee paper: assembled from the read models for a meeting date (I/O), then rendered."""
+
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+
+import asyncpg
+from pydantic import BaseModel
+
+from projections.recommendations import queries
+from projections.recommendations.handover import HandoverPack
+from projections.recommendations.report import InspectionLine, Report
+
+DELAY_CAUSES = {
+    "legislation": "New legislation delayed",
+    "system": "National systems (for example the COS roll-out) delayed",
+    "resourcing": "Staff turnover and abstraction to major operations",
+    "dependency": "Dependency on partners",
+    "other": "Other causes",
+    "target_passed": "Target date passed without a delay being reported",
+}
+
+
+class Closure(BaseModel):
+    """A recommendation closed since the last update, and why."""
+
+    number: int
+    text: str
+    closure: str
+    decided_on: date | None
+    rationale: str
+
+
+class Progress(BaseModel):
+    """An open recommendation's position for the committee."""
+
+    number: int
+    text: str
+    status: str
+    owner: str | None
+    target_date: date | None
+    target_moved: int
+    last_position: str | None
+    last_reported_on: date | None
+    outstanding_asks: list[str]
+
+
+class InspectionSection(BaseModel):
+    """One inspection's part of the paper."""
+
+    line: InspectionLine
+    closures: list[Closure]
+    progress: list[Progress]
+    chart: list[tuple[date, int, int]]  # (date, closed, open)
+
+
+class Risk(BaseModel):
+    """A delay cause and the recommendations behind it."""
+
+    cause: str
+    label: str
+    recommendations: list[str]
+
+
+class Paper(BaseModel):
+    """Everything the improvement update for one meeting says, and where it came from."""
+
+    meeting: date
+    committee: str | None
+    since: date | None
+    known_at: datetime | None
+    sections: list[InspectionSection]
+    risks: list[Risk]
+    committee_dates: list[date]
+    log_events: int
+    log_last_recorded_at: datetime | None
+
+
+def _closure(pack: HandoverPack) -> Closure:
+    last = pack.decisions[-1] if pack.decisions else None
+    return Closure(
+        number=pack.number,
+        text=pack.text,
+        closure=pack.closure or "closed",
+        decided_on=last.decided_on if last else None,
+        rationale=last.rationale if last else "",
+    )
+
+
+def _progress(pack: HandoverPack) -> Progress:
+    position = pack.last_position
+    return Progress(
+        number=pack.number,
+        text=pack.text,
+        status=pack.status,
+        owner=pack.owners[-1].team if pack.owners else None,
+        target_date=pack.target_date,
+        target_moved=pack.target_date_revisions,
+        last_position=position.position if position else None,
+        last_reported_on=position.reported_on if position else None,
+        outstanding_asks=pack.outstanding_asks,
+    )
+
+
+def _cause(pack: HandoverPack) -> str:
+    position = pack.last_position
+    if position and position.delivery_status == "delayed" and position.delay_reason:
+        return position.delay_reason
+    return "target_passed"
+
+
+def chart_dates(first: date, meeting: date, committee_dates: list[date]) -> list[date]:
+    """Month starts from the first publication to the meeting, plus every committee date."""
+    points = {meeting, *(d for d in committee_dates if first <= d <= meeting)}
+    day = first.replace(day=1)
+    while day <= meeting:
+        points.add(max(day, first))
+        day = (day + timedelta(days=32)).replace(day=1)
+    return sorted(points)
+
+
+async def _series(
+    conn: asyncpg.Connection, dates: list[date], known_at: datetime | None
+) -> dict[str, list[tuple[date, int, int]]]:
+    series: dict[str, list[tuple[date, int, int]]] = defaultdict(list)
+    for day in dates:
+        report = await queries.report(conn, as_of=day, since=day, known_at=known_at)
+        for line in report.inspections:
+            series[line.inspection_id].append((day, line.closed, line.total - line.closed))
+    return series
+
+
+async def _packs(conn: asyncpg.Connection, report: Report) -> dict[str, HandoverPack]:
+    packs = {}
+    for line in report.inspections:
+        for rec in line.recommendations:
+            pack = await queries.handover(
+                conn, rec["recommendation_id"], as_of=report.as_of, known_at=report.known_at
+            )
+            if pack is not None:
+                packs[rec["recommendation_id"]] = pack
+    return packs
+
+
+async def build_paper(
+    conn: asyncpg.Connection,
+    *,
+    meeting: date,
+    committee: str | None = None,
+    known_at: datetime | None = None,
+) -> Paper:
+    """Assemble the improvement update for a meeting, from the read models alone."""
+    since = await queries.last_update_before(conn, meeting, known_at=known_at, committee=committee)
+    report = await queries.report(conn, as_of=meeting, since=since, known_at=known_at)
+    packs = await _packs(conn, report)
+    updates = [
+        u["meeting_date"]
+        for u in await queries.committee_updates(conn)
+        if committee is None or u["committee"] == committee
+    ]
+    first = min((p.issued_on for p in packs.values() if p.issued_on), default=meeting)
+    series = await _series(conn, chart_dates(first, meeting, updates), known_at)
+    sections, risks = [], defaultdict(list)
+    for line in report.inspections:
+        line_packs = [packs[r["recommendation_id"]] for r in line.recommendations]
+        closed_since = set(line.closed_since)
+        for pack in line_packs:
+            if pack.status == "ongoing_delayed":
+                risks[_cause(pack)].append(f"{line.title}, recommendation {pack.number}")
+        sections.append(
+            InspectionSection(
+                line=line,
+                closures=[_closure(p) for p in line_packs if p.number in closed_since],
+                progress=[_progress(p) for p in line_packs if p.status != "closed"],
+                chart=series.get(line.inspection_id, []),
+            )
+        )
+    events, last = await queries.log_position(conn, known_at)
+    return Paper(
+        meeting=meeting,
+        committee=committee,
+        since=since,
+        known_at=known_at,
+        sections=sections,
+        risks=[
+            Risk(cause=c, label=DELAY_CAUSES[c], recommendations=risks[c])
+            for c in DELAY_CAUSES
+            if risks.get(c)
+        ],
+        committee_dates=sorted(d for d in updates if d <= meeting),
+        log_events=events,
+        log_last_recorded_at=last,
+    )
