@@ -27,11 +27,12 @@ system-deps:
 	  else echo "Java 17 and Maven are needed: install them" >&2; exit 1; fi; fi
 
 # docker-compose (Debian's 1.29) only parses docker-compose.yml in the tests; nothing runs it.
+# Chromium is the browser Playwright drives in the dashboard tests.
 test-deps:
-	@if ! command -v docker-compose >/dev/null; then \
+	@if ! command -v docker-compose >/dev/null || ! command -v chromium >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && apt-get install -y -qq docker-compose; \
-	  else echo "docker-compose is needed to check docker-compose.yml: install it" >&2; exit 1; fi; fi
+	    apt-get update -qq && apt-get install -y -qq docker-compose chromium; \
+	  else echo "docker-compose and chromium are needed by the tests: install them" >&2; exit 1; fi; fi
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)

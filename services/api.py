@@ -7,11 +7,9 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import orjson
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi import FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from events.envelope import Actor
 from events.outcome import Outcome
 from infra.database import create_pool, migrate
 from infra.kafka_clients import reader as offsets_reader
@@ -20,50 +18,15 @@ from projections.recommendations import queries
 from projections.recommendations.handover import HandoverPack, build_handover
 from projections.recommendations.history import HistoryEntry
 from projections.recommendations.report import Report
+from services.auth import Reader, Writer
 from services.commands import MAX_COMMAND_BYTES, InvalidCommand, parse_command
 from services.contract import asyncapi_document
+from services.dashboard import router as dashboard_router
 from services.feed import BadCursor, Cursor, Feed
 from services.gateway import CommandGateway
 from services.lag import measure, prometheus_text
-from services.tokens import actor_for
 
 DEFAULT_WAIT_SECONDS = 5.0
-
-bearer = HTTPBearer(auto_error=False, description="A token from `rectrack tokens create`.")
-
-
-async def _token_actor(
-    request: Request, credentials: HTTPAuthorizationCredentials | None
-) -> Actor | None:
-    if credentials is None:
-        return None
-    async with request.app.state.pool.acquire() as conn:
-        return await actor_for(conn, credentials.credentials)
-
-
-def _unauthorised() -> HTTPException:
-    return HTTPException(
-        401, "a valid bearer token is needed", headers={"WWW-Authenticate": "Bearer"}
-    )
-
-
-Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-
-
-async def writer(request: Request, credentials: Credentials) -> Actor:
-    """The actor of a write: always from the token, never from the body."""
-    actor = await _token_actor(request, credentials)
-    if actor is None:
-        raise _unauthorised()
-    return actor
-
-
-async def reader(request: Request, credentials: Credentials) -> Actor | None:
-    """Reads need any valid token, unless the instance opens reads to the public."""
-    actor = await _token_actor(request, credentials)
-    if actor is None and not request.app.state.settings.public_reads:
-        raise _unauthorised()
-    return actor
 
 
 def _cursor(text: str | None) -> Cursor:
@@ -78,10 +41,6 @@ def _outcome_response(outcome: Outcome) -> JSONResponse:
     if outcome.status == "accepted":
         return JSONResponse(body, status_code=201)
     return JSONResponse(body, status_code=403 if outcome.reason == "forbidden" else 409)
-
-
-Writer = Annotated[Actor, Depends(writer)]
-Reader = Annotated[Actor | None, Depends(reader)]
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -104,6 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="rectrack", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
+    app.include_router(dashboard_router)
 
     @app.get("/health")
     async def health(request: Request) -> dict[str, str]:

@@ -17,7 +17,7 @@ from events.envelope import Actor
 from events.registry import parse_event
 from infra.kafka_clients import read_topic
 from infra.settings import Settings
-from services.cli import demo_file, load_file
+from services.cli import load_file
 from services.commands import dump_command
 from services.lag import wait_until_projected
 from services.tokens import create_token
@@ -33,14 +33,6 @@ PUBLISHED = {
     "domestic-abuse-phase-1-2023": (13, 3, 4, 6),
     "mental-health-2023": (13, 0, 13, 0),
 }
-
-
-@pytest.fixture(scope="module")
-def demo_loaded(stack: Settings) -> Settings:
-    summary = load_file(stack, demo_file(), timeout=90, quiet=True)
-    assert summary["rejected"] == 0, summary["rejections"]
-    assert summary["no_outcome"] == 0
-    return stack
 
 
 def _cli(settings: Settings, run_env: dict[str, str], *args: str) -> str:
