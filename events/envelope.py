@@ -43,3 +43,6 @@ class Envelope(BaseModel):
     actor: Actor
     loaded_by: Actor | None = None
     data: SerializeAsAny[EventData]
+    # The chain (events/integrity.py): the previous event of this stream, and this one's hash.
+    prev_hash: str | None = None
+    hash: str = ""

@@ -4,8 +4,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
+import orjson
 
 from events.envelope import Envelope
+from events.integrity import chain_break
 from events.registry import UnreadableEvent, parse_event
 from events.topics import Message
 from projections.statements import Statement
@@ -79,16 +81,41 @@ async def _lock_checkpoints(
 
 async def _apply_one(conn: asyncpg.Connection, message: Message, project: Projector) -> str | None:
     try:
-        statements = project(parse_event(message.value))
+        envelope = parse_event(message.value)
+        statements = project(envelope)
     except (UnreadableEvent, TypeError) as exc:
         return str(exc)
+    refused = await _chain_break(conn, envelope.stream_id, envelope.stream_version, message.value)
+    if refused:
+        return refused
     try:
         async with conn.transaction():  # a savepoint: one bad event does not undo the batch
             for statement in statements:
                 await conn.execute(statement.sql, *statement.args)
+            await conn.execute(
+                "INSERT INTO stream_heads (stream_id, stream_version, hash) VALUES ($1, $2, $3) "
+                "ON CONFLICT (stream_id) DO UPDATE SET stream_version = $2, hash = $3",
+                envelope.stream_id,
+                envelope.stream_version,
+                envelope.hash,
+            )
     except EVENT_ERRORS as exc:
         return f"{type(exc).__name__}: {exc}"
     return None
+
+
+async def _chain_break(
+    conn: asyncpg.Connection, stream_id: str, version: int, raw: bytes
+) -> str | None:
+    """Why an event does not continue its stream's verified chain, or None."""
+    head = await conn.fetchrow(
+        "SELECT stream_version, hash FROM stream_heads WHERE stream_id = $1", stream_id
+    )
+    expected_version = head["stream_version"] + 1 if head else 1
+    if version != expected_version:
+        return f"chain broken: stream_version {version}, expected {expected_version}"
+    reason = chain_break(orjson.loads(raw), head["hash"] if head else None)
+    return f"chain broken: {reason}" if reason else None
 
 
 async def _record_error(

@@ -12,6 +12,7 @@ TABLES: dict[str, tuple[str, str]] = {
     "recommendation_states": ("*", "recommendation_id, stream_version"),
     "inspection_counts": ("*", "inspection_id"),
     "committee_updates": ("*", "committee, meeting_date"),
+    "stream_heads": ("*", "stream_id"),
     "projection_checkpoints": (
         "projection, topic, partition, next_offset",
         "projection, topic, partition",

@@ -18,6 +18,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import RecordMetadata
 
 from events.envelope import Envelope
+from events.integrity import seal
 from events.outcome import Outcome
 from events.registry import (
     UnreadableEvent,
@@ -52,12 +53,14 @@ class DeciderState:
     """What the decider knows: every stream's state, and the outcome of each command seen."""
 
     streams: dict[str, AnyState] = field(default_factory=dict)
+    heads: dict[str, str] = field(default_factory=dict)  # stream id -> hash of its last event
     outcomes: dict[UUID, Outcome] = field(default_factory=dict)
     next_offsets: dict[TopicPartition, int] = field(default_factory=dict)
 
     def fold(self, envelope: Envelope) -> None:
         """Apply one appended event: the stream advances and its command counts as accepted."""
         self.streams[envelope.stream_id] = evolve(self.streams.get(envelope.stream_id), envelope)
+        self.heads[envelope.stream_id] = envelope.hash
         self.outcomes[envelope.command_id] = Outcome(
             command_id=envelope.command_id,
             correlation_id=envelope.correlation_id,
@@ -214,6 +217,11 @@ class Decider:
         )
 
     def _envelope(self, command: Command, verdict: Accepted, stream: AnyState | None) -> Envelope:
+        return seal(
+            self._unsealed(command, verdict, stream), self.state.heads.get(command.stream_id)
+        )
+
+    def _unsealed(self, command: Command, verdict: Accepted, stream: AnyState | None) -> Envelope:
         return Envelope(
             event_id=self.new_id(),
             type=event_type_name(verdict.event),

@@ -5,6 +5,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from events.envelope import Actor, Envelope, EventData
+from events.integrity import seal
 from events.recommendation import RecommendationIssued
 from events.registry import dump_event
 from events.streams import partition_key
@@ -20,11 +21,12 @@ class History:
 
     def __init__(self) -> None:
         self.versions: dict[str, int] = {}
+        self.heads: dict[str, str] = {}
         self.envelopes: list[Envelope] = []
 
     def add(self, stream: str, on: str, data: EventData, recorded: datetime = T1) -> None:
         self.versions[stream] = self.versions.get(stream, 0) + 1
-        self.envelopes.append(
+        envelope = seal(
             Envelope(
                 event_id=uuid.uuid4(),
                 type=type(data).__name__,
@@ -36,8 +38,11 @@ class History:
                 correlation_id=uuid.uuid4(),
                 actor=ACTOR,
                 data=data,
-            )
+            ),
+            self.heads.get(stream),
         )
+        self.heads[stream] = envelope.hash
+        self.envelopes.append(envelope)
 
     def rec(self, n: int, on: str = "2024-01-10", **kwargs: Any) -> str:
         rid = (

@@ -1,0 +1,41 @@
+"""Tamper evidence: each event's hash covers its canonical encoding and its stream's previous hash.
+
+A stream's events form a chain (prev_hash -> hash), so altering, inserting or removing an event
+anywhere breaks the chain from that point on.
+"""
+
+import hashlib
+from typing import Any
+
+import orjson
+
+from events.envelope import Envelope
+
+HASH_FIELD = "hash"
+
+
+def canonical(doc: dict[str, Any]) -> bytes:
+    """The bytes a hash covers: the event document without its own hash, keys sorted."""
+    return orjson.dumps(
+        {k: v for k, v in doc.items() if k != HASH_FIELD}, option=orjson.OPT_SORT_KEYS
+    )
+
+
+def digest(doc: dict[str, Any]) -> str:
+    """SHA-256 of an event document's canonical encoding."""
+    return hashlib.sha256(canonical(doc)).hexdigest()
+
+
+def seal(envelope: Envelope, prev_hash: str | None) -> Envelope:
+    """The envelope linked to its stream's previous event and carrying its own hash."""
+    linked = envelope.model_copy(update={"prev_hash": prev_hash, "hash": ""})
+    return linked.model_copy(update={"hash": digest(linked.model_dump(mode="json"))})
+
+
+def chain_break(doc: dict[str, Any], expected_prev: str | None) -> str | None:
+    """Why an event as stored does not verify, or None when it does."""
+    if doc.get(HASH_FIELD) != digest(doc):
+        return "hash does not match the event's content"
+    if doc.get("prev_hash") != expected_prev:
+        return "prev_hash does not match the previous event of its stream"
+    return None
