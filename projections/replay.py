@@ -44,7 +44,7 @@ class ReplayResult:
         return self.rebuilt == self.incremental
 
 
-async def _catch_up(
+async def catch_up(
     consumer: AIOKafkaConsumer,
     conn: asyncpg.Connection,
     topic: str,
@@ -87,7 +87,7 @@ async def _catch_up(
     return applied
 
 
-async def _end_offsets(consumer: AIOKafkaConsumer, topic: str) -> dict[TopicPartition, int]:
+async def end_offsets(consumer: AIOKafkaConsumer, topic: str) -> dict[TopicPartition, int]:
     tps = [TopicPartition(topic, p) for p in await topic_partitions(consumer, topic)]
     ends: dict[TopicPartition, int] = await consumer.end_offsets(tps)
     return ends
@@ -107,15 +107,15 @@ async def replay(
     try:
         await migrate(pool)
         async with pool.acquire() as conn:
-            events = await _catch_up(
-                consumer, conn, topic, await _end_offsets(consumer, topic), progress, started
+            events = await catch_up(
+                consumer, conn, topic, await end_offsets(consumer, topic), progress, started
             )
         async with pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", recommendations.NAME)
-            ends = await _end_offsets(consumer, topic)
-            events += await _catch_up(consumer, conn, topic, ends, progress, started)
+            ends = await end_offsets(consumer, topic)
+            events += await catch_up(consumer, conn, topic, ends, progress, started)
             await conn.execute(f"SET LOCAL search_path TO {quote_schema(live)}")
-            await _catch_up(consumer, conn, topic, ends, None, started)
+            await catch_up(consumer, conn, topic, ends, None, started)
             rebuilt = await table_checksums(conn, fresh)
             incremental = await table_checksums(conn, live)
             # API tokens are not built from the log: they move across with the switch.

@@ -1,6 +1,7 @@
 """The `rectrack` command line: translate arguments, call the services, print results."""
 
 import asyncio
+import dataclasses
 import os
 import signal
 import subprocess
@@ -708,6 +709,54 @@ def paper(
         return
     out.write_bytes(content)
     err.print(f"wrote {out}")
+
+
+@app.command()
+def verify(
+    from_offset: Annotated[
+        int, typer.Option("--from-offset", help="Report breaks from this offset on.")
+    ] = 0,
+    read_models: Annotated[
+        bool, typer.Option(help="Also rebuild the read models and compare checksums.")
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable result.")] = False,
+) -> None:
+    """Walk the log and every stream's hash chain; report the first break; check read models."""
+    from services.verify import verify_chain, verify_read_models
+
+    settings = _settings()
+    chain = asyncio.run(verify_chain(settings, from_offset=from_offset))
+    tables = asyncio.run(verify_read_models(settings)) if read_models else {}
+    differing = sorted(t for t, (live, rebuilt) in tables.items() if live != rebuilt)
+    if as_json:
+        result = {
+            "events": chain.events,
+            "streams": chain.streams,
+            "breaks": [dataclasses.asdict(b) for b in chain.breaks],
+            "read_models": {t: {"live": a, "rebuilt": b} for t, (a, b) in tables.items()},
+            "read_models_differing": differing,
+        }
+        sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        console.print(
+            f"{chain.events} events in {chain.streams} streams; {len(chain.breaks)} break(s)"
+        )
+        for b in chain.breaks:
+            console.print(
+                f"  {b.topic} partition {b.partition} offset {b.offset} "
+                f"stream {b.stream_id}: {b.reason}"
+            )
+        if read_models:
+            console.print(
+                "read models: "
+                + (
+                    "match the log"
+                    if not differing
+                    else f"DIFFER from the log: {', '.join(differing)}"
+                )
+            )
+    if chain.breaks or differing:
+        raise typer.Exit(1)
 
 
 # ---------------------------------------------------------------- demo
