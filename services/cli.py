@@ -30,7 +30,7 @@ from infra.processes import read_pid, require_free, spawn, stop_pid, wait_until
 from infra.settings import Settings
 from infra.stack import infrastructure_status, start_infrastructure, stop_infrastructure
 from projections.recommendations.report import Report
-from services.commands import Command, InvalidCommand, parse_command
+from services.commands import Command, InvalidCommand, parse_command_bytes
 
 if TYPE_CHECKING:
     from services.paper import Paper
@@ -351,9 +351,7 @@ def _read_commands(
             if not line.strip():
                 continue
             try:
-                command = parse_command(orjson.loads(line))
-            except orjson.JSONDecodeError as exc:
-                invalid.append((number, f"not JSON: {exc}"))
+                command = parse_command_bytes(line)  # also refuses over-long lines
             except InvalidCommand as exc:
                 invalid.append((number, str(exc)))
             else:
