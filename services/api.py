@@ -6,7 +6,9 @@ from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
+import asyncpg
 import orjson
+from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
@@ -62,6 +64,21 @@ def create_app(settings: Settings) -> FastAPI:
             await app.state.pool.close()
 
     app = FastAPI(title="rectrack", version="0.1.0", lifespan=lifespan)
+
+    @app.exception_handler(KafkaError)
+    @app.exception_handler(OSError)
+    @app.exception_handler(asyncpg.PostgresConnectionError)
+    @app.exception_handler(asyncpg.InterfaceError)
+    @app.exception_handler(asyncpg.CannotConnectNowError)
+    @app.exception_handler(asyncpg.exceptions.OperatorInterventionError)
+    async def unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # Nothing was acknowledged: the client may retry with the same command_id.
+        return JSONResponse(
+            {"detail": f"temporarily unavailable: {type(exc).__name__}", "retry": True},
+            status_code=503,
+            headers={"Retry-After": "2"},
+        )
+
     app.state.settings = settings
     app.include_router(dashboard_router)
 

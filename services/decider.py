@@ -14,6 +14,7 @@ from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 import orjson
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import RecordMetadata
 
@@ -40,6 +41,7 @@ from services.domain.state import AnyState, InspectionState
 log = structlog.get_logger(__name__)
 
 Clock = Callable[[], datetime]
+RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)
 IdFactory = Callable[[], UUID]
 
 
@@ -94,6 +96,25 @@ class Decider:
         self.new_id = new_id
         self.state = DeciderState()
         self._unconfirmed: list[asyncio.Future[RecordMetadata]] = []
+
+    async def handle_durably(self, messages: Sequence[Message]) -> list[Outcome]:
+        """Handle a batch, retrying while the broker is away; it must not end unhandled.
+
+        A retry is safe: catching up on the log finds whatever the failed attempt appended, and
+        those commands get their first outcome again instead of a second event.
+        """
+        attempt = 0
+        while True:
+            try:
+                return await self.handle(messages)
+            except (KafkaError, OSError) as exc:
+                self._unconfirmed = []
+                delay = RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)]
+                log.warning(
+                    "decider_retry", error=str(exc)[:300], retry_in=delay, commands=len(messages)
+                )
+                attempt += 1
+                await asyncio.sleep(delay)
 
     async def handle(self, messages: Sequence[Message]) -> list[Outcome]:
         """Decide each message in order; every message gets exactly one outcome."""

@@ -24,7 +24,7 @@ def build_decider_app(settings: Settings) -> faust.App:
         decider = Decider(settings.topics, producer, log_reader, partitions=settings.partitions)
         try:
             async for messages in take_messages(stream, BATCH_SIZE, BATCH_WITHIN):
-                await finish_before_ack(decider.handle(messages))
+                await finish_before_ack(decider.handle_durably(messages))
         finally:
             await log_reader.stop()
             await producer.stop()

@@ -5,7 +5,9 @@ import time
 from collections.abc import Callable, Sequence
 from uuid import UUID
 
+import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from events.outcome import Outcome
 from events.registry import parse_outcome
@@ -15,6 +17,7 @@ from infra.settings import Settings
 from services.commands import Command, dump_command
 
 Progress = Callable[[int, int], None]
+log = structlog.get_logger(__name__)
 
 
 class CommandGateway:
@@ -52,7 +55,12 @@ class CommandGateway:
 
     async def _follow(self) -> None:
         while True:
-            batches = await self.outcome_reader.getmany(timeout_ms=500, max_records=5000)
+            try:
+                batches = await self.outcome_reader.getmany(timeout_ms=500, max_records=5000)
+            except KafkaError as exc:  # the broker is away: keep following once it is back
+                log.warning("outcomes_unreachable", error=str(exc)[:200])
+                await asyncio.sleep(1)
+                continue
             if not batches:
                 continue
             async with self._arrived:

@@ -1,0 +1,293 @@
+"""Fault injection under a steady load: every process is SIGKILLed in turn, two deciders and two
+projectors share the partitions, PostgreSQL and the broker go away for seconds. Afterwards
+nothing acknowledged is lost, nothing is applied twice, and the read models equal the log."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from events.envelope import Actor
+from events.registry import parse_event
+from infra.database import create_pool, migrate
+from infra.kafka_broker import LocalKafka
+from infra.kafka_clients import read_topic
+from infra.postgres import LocalPostgres
+from infra.processes import free_port, pid_alive
+from infra.settings import Settings
+from infra.stack import start_infrastructure, stop_infrastructure
+from services.gateway import CommandGateway
+from services.lag import wait_until_projected
+from services.tokens import create_token
+from services.verify import verify_chain, verify_read_models
+from tests.builders import ADMIN, command, issue, publish, rec_command
+
+pytestmark = pytest.mark.integration
+
+RECS = 8
+ADMIN_ACTOR = Actor.model_validate(ADMIN)
+RATE_PER_SECOND = 8  # per path (HTTP and topic)
+
+
+@pytest.fixture(scope="module")
+def fault_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """An instance of its own: its broker and database are the ones this suite kills."""
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")
+    }
+    env |= {
+        "RECTRACK_HOME": str(tmp_path_factory.mktemp("faults-home")),
+        "RECTRACK_KAFKA_PORT": str(free_port()),
+        "RECTRACK_KAFKA_CONTROLLER_PORT": str(free_port()),
+        "RECTRACK_PG_PORT": str(free_port()),
+        "RECTRACK_API_PORT": str(free_port()),
+        "RECTRACK_PARTITIONS": "4",
+        "RECTRACK_TOPIC_PREFIX": f"faults-{uuid.uuid4().hex[:6]}.",
+    }
+    settings = Settings.from_env(env)
+    start_infrastructure(settings)
+    yield env
+    stop_infrastructure(settings)
+
+
+class Processes:
+    """The app's components as separate processes, so each can be killed on its own."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.running: dict[str, subprocess.Popen[bytes]] = {}
+        self.log = open(os.path.join(env["RECTRACK_HOME"], "components.log"), "ab")  # noqa: SIM115
+
+    def start(self, name: str) -> None:
+        component = name.rstrip("ab")
+        self.running[name] = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "run", "-c", component],
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def kill(self, name: str) -> None:
+        process = self.running.pop(name)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+
+    def restart(self, name: str) -> None:
+        self.kill(name)
+        self.start(name)
+
+    def stop_all(self) -> None:
+        for process in self.running.values():
+            process.send_signal(signal.SIGTERM)
+        for process in self.running.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.log.close()
+
+
+@dataclass
+class Ledger:
+    """What the load sent and what it was told."""
+
+    sent: set[uuid.UUID] = field(default_factory=set)
+    acknowledged: set[uuid.UUID] = field(default_factory=set)  # 201, or accepted outcome
+    http_statuses: Counter[int] = field(default_factory=Counter)
+
+
+async def http_load(
+    url: str, token: str, recs: list[str], ledger: Ledger, stop: asyncio.Event
+) -> None:
+    """POST commands at a steady rate; resend what was not acknowledged, with its command_id."""
+    backlog: list[dict[str, Any]] = []
+    async with httpx.AsyncClient(
+        base_url=url, timeout=15, headers={"Authorization": f"Bearer {token}"}
+    ) as api:
+        n = 0
+        while not stop.is_set() or backlog:
+            if not stop.is_set():
+                n += 1
+                cid = uuid.uuid4()
+                ledger.sent.add(cid)
+                backlog.append(
+                    {
+                        "type": "ReportProgress",
+                        "command_id": str(cid),
+                        "data": {
+                            "recommendation_id": recs[n % len(recs)],
+                            "position": f"http {n}",
+                            "delivery_status": "on_track",
+                        },
+                    }
+                )
+            body = backlog.pop(0)
+            try:
+                response = await api.post("/commands", json=body, params={"wait": 5})
+                ledger.http_statuses[response.status_code] += 1
+                if response.status_code == 201:
+                    ledger.acknowledged.add(uuid.UUID(body["command_id"]))
+                elif response.status_code != 202:  # 202: decided later, read from outcomes
+                    backlog.append(body)
+            except httpx.HTTPError:
+                ledger.http_statuses[0] += 1
+                backlog.append(body)
+            await asyncio.sleep(1 / RATE_PER_SECOND)
+
+
+async def topic_load(
+    gateway: CommandGateway, recs: list[str], ledger: Ledger, stop: asyncio.Event
+) -> None:
+    """Other teams' producers: commands straight onto the commands topic."""
+    n = 0
+    while not stop.is_set():
+        n += 1
+        cmd = command(
+            "ReportProgress",
+            {
+                "recommendation_id": recs[n % len(recs)],
+                "position": f"topic {n}",
+                "delivery_status": "on_track",
+            },
+            actor=ADMIN,
+            effective_date=None,
+        )
+        ledger.sent.add(cmd.command_id)
+        try:
+            await gateway.send([cmd])
+        except Exception:
+            await asyncio.sleep(1)
+            try:
+                await gateway.send([cmd])
+            except Exception:
+                ledger.sent.discard(cmd.command_id)  # never acknowledged by the broker
+        await asyncio.sleep(1 / RATE_PER_SECOND)
+
+
+def kill_postgres(settings: Settings) -> None:
+    pid = LocalPostgres(settings).pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def kill_kafka(settings: Settings) -> None:
+    pid = LocalKafka(settings).pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    while pid_alive(pid):
+        time.sleep(0.1)
+
+
+@pytest.fixture
+async def started(fault_env: dict[str, str]) -> AsyncIterator[tuple[Settings, Processes]]:
+    settings = Settings.from_env(fault_env)
+    processes = Processes(fault_env)
+    for name in ("api", "decidera", "deciderb", "projectora", "projectorb"):
+        processes.start(name)
+    yield settings, processes
+    processes.stop_all()
+
+
+async def test_nothing_acknowledged_is_lost_and_nothing_is_applied_twice(
+    started: tuple[Settings, Processes],
+) -> None:
+    settings, processes = started
+    async with httpx.AsyncClient(base_url=settings.api_url, timeout=5) as api:
+        for _ in range(240):
+            try:
+                if (await api.get("/health")).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.5)
+    pool = await create_pool(settings)
+    await migrate(pool)
+    async with pool.acquire() as conn:
+        _, token = await create_token(conn, ADMIN_ACTOR)
+    await pool.close()
+    gateway = CommandGateway(settings)
+    await gateway.start()
+    insp = publish(f"faults-{uuid.uuid4().hex[:6]}")
+    recs = [issue(insp.stream_id, n) for n in range(1, RECS + 1)]
+    owners = [
+        rec_command("AssignOwner", r.stream_id, team="team-a", owner_role="lead") for r in recs
+    ]
+    setup = await gateway.submit([insp, *recs, *owners], timeout=120)
+    assert {o.status for o in setup.values()} == {"accepted"}
+    rec_ids = [r.stream_id for r in recs]
+
+    ledger, stop = Ledger(), asyncio.Event()
+    loads = [
+        asyncio.create_task(http_load(settings.api_url, token, rec_ids, ledger, stop)),
+        asyncio.create_task(topic_load(gateway, rec_ids, ledger, stop)),
+    ]
+    faults = [
+        (5, "SIGKILL decider a (b takes over)", lambda: processes.kill("decidera")),
+        (10, "SIGKILL projector a (b takes over)", lambda: processes.kill("projectora")),
+        (
+            15,
+            "SIGKILL the API, restart it",
+            lambda: processes.restart("api"),
+        ),
+        (22, "SIGKILL PostgreSQL", lambda: kill_postgres(settings)),
+        (27, "restart PostgreSQL", lambda: LocalPostgres(settings).start()),
+        (33, "SIGKILL the broker", lambda: kill_kafka(settings)),
+        (37, "restart the broker", lambda: LocalKafka(settings).start()),
+        (
+            48,
+            "SIGKILL decider b, restart it",
+            lambda: processes.restart("deciderb"),
+        ),
+        (
+            52,
+            "SIGKILL projector b, restart it",
+            lambda: processes.restart("projectorb"),
+        ),
+    ]
+    started_at = time.monotonic()
+    for at, what, action in faults:
+        await asyncio.sleep(max(0.0, started_at + at - time.monotonic()))
+        await asyncio.to_thread(action)
+        print(f"t={time.monotonic() - started_at:5.1f}s {what}")
+    await asyncio.sleep(max(0.0, started_at + 60 - time.monotonic()))
+    stop.set()
+    await asyncio.wait_for(asyncio.gather(*loads), timeout=240)
+
+    outcomes = await gateway.wait_for(list(ledger.sent), timeout=180)
+    ledger.acknowledged |= {cid for cid, o in outcomes.items() if o.status == "accepted"}
+    await gateway.stop()
+    await wait_until_projected(settings, timeout=180)
+
+    events = [parse_event(r.value) for r in await read_topic(settings, settings.topics.events)]
+    per_command = Counter(e.command_id for e in events)
+    appended = {cid for cid in ledger.sent if per_command[cid] == 1}
+    lost = ledger.acknowledged - appended
+    doubled = [cid for cid, n in per_command.items() if n > 1]
+    versions = Counter((e.stream_id, e.stream_version) for e in events)
+    chain = await verify_chain(settings)
+    tables = await verify_read_models(settings)
+    differing = [t for t, (live, rebuilt) in tables.items() if live != rebuilt]
+    print(
+        f"sent={len(ledger.sent)} acknowledged={len(ledger.acknowledged)} "
+        f"appended={len(appended)} projected={sum(1 for _ in events)} lost={len(lost)} "
+        f"doubled={len(doubled)} http={dict(ledger.http_statuses)}"
+    )
+    assert not lost, f"{len(lost)} acknowledged commands have no event"
+    assert not doubled and max(versions.values()) == 1, "an event was appended twice"
+    assert appended == ledger.acknowledged, "an appended command was never acknowledged"
+    assert len(ledger.acknowledged) == len(ledger.sent)
+    assert not chain.breaks
+    assert not differing, f"read models differ from a clean replay: {differing}"
