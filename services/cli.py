@@ -44,6 +44,40 @@ tokens_app = typer.Typer(help="Bearer tokens of the HTTP API.", no_args_is_help=
 app.add_typer(tokens_app, name="tokens")
 schema_app = typer.Typer(help="The subscribers' contract.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
+bench_app = typer.Typer(help="Benchmarks (see BENCHMARKS.md).", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("generate")
+def bench_generate(
+    events: Annotated[int, typer.Option(help="How many commands (each gives one event).")],
+    seed: Annotated[int, typer.Option(help="Same seed, same history.")] = 1,
+    out: Annotated[Path | None, typer.Option("-o", "--out")] = None,
+) -> None:
+    """Write a synthetic, valid, deterministic history as NDJSON commands."""
+    from bench.generate import commands
+
+    with out.open("wb") if out else sys.stdout.buffer as sink:
+        for line in commands(events, seed):
+            sink.write(line + b"\n")
+
+
+@bench_app.command("run")
+def bench_run(
+    events: Annotated[int, typer.Option(help="Size of the synthetic history.")] = 10_000,
+    seed: Annotated[int, typer.Option()] = 1,
+    out: Annotated[Path | None, typer.Option("-o", "--out")] = None,
+) -> None:
+    """Decider vs raw produce/consume and replay vs raw read + COPY, in one run."""
+    from bench.run import run as run_bench
+
+    result = asyncio.run(run_bench(events, seed))
+    text = orjson.dumps(result, option=orjson.OPT_INDENT_2).decode()
+    if out:
+        out.write_text(text + "\n")
+    sys.stdout.write(text + "\n")
+
+
 # A fixed width when not on a terminal keeps piped output and CI logs readable.
 console = Console(width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True, soft_wrap=True)

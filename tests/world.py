@@ -22,7 +22,7 @@ class World:
         self.streams: dict[str, AnyState] = {}
         self.log: list[Envelope] = []
 
-    def run(self, cmd: Command) -> Verdict:
+    def run(self, cmd: Command, today: date = TODAY) -> Verdict:
         stream = self.streams.get(cmd.stream_id)
         insp_id = inspection_of(cmd.stream_id) or getattr(cmd.data, "inspection_id", None)
         inspection = self.streams.get(insp_id) if insp_id else None
@@ -30,7 +30,7 @@ class World:
             cmd,
             stream=stream,
             inspection=inspection if isinstance(inspection, InspectionState) else None,
-            today=TODAY,
+            today=today,
         )
         if isinstance(verdict, Accepted):
             envelope = Envelope(

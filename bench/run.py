@@ -1,0 +1,195 @@
+"""Side-by-side figures in one run: decider vs raw produce/consume, replay vs raw read + COPY.
+
+    python -m bench.run --events 10000 [--seed 1] [--out bench/results/10000.json]
+
+Needs a running broker and database (`rectrack up`); uses topics and schemas of its own and
+starts its own decider process, so nothing of the instance's data is touched.
+"""
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import resource
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from aiokafka import TopicPartition
+
+from bench.generate import commands
+from infra.database import create_pool, migrate, quote_schema
+from infra.kafka_clients import durable_producer, ensure_topics, reader, topic_partitions
+from infra.settings import Settings
+from projections.replay import catch_up, end_offsets
+from services.commands import parse_command_bytes
+from services.gateway import CommandGateway
+
+
+async def decide(
+    settings: Settings, lines: list[bytes], base_env: dict[str, str]
+) -> dict[str, float]:
+    """Commands/s through a real decider process: from the first send to the last outcome."""
+    env = {
+        **base_env,
+        "RECTRACK_TOPIC_PREFIX": settings.topic_prefix,
+        "RECTRACK_HOME": str(settings.home),
+        "RECTRACK_LOG_LEVEL": "warning",
+    }
+    decider = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.cli",
+        "run",
+        "-c",
+        "decider",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    gateway = CommandGateway(settings)
+    await gateway.start()
+    try:
+        warm = parse_command_bytes(lines[0])
+        await gateway.submit([warm], timeout=120)  # the decider is up and assigned
+        rest = [parse_command_bytes(line) for line in lines[1:]]
+        started = time.perf_counter()
+        await gateway.send(rest)
+        outcomes = await gateway.wait_for([c.command_id for c in rest], timeout=3600)
+        seconds = time.perf_counter() - started
+    finally:
+        await gateway.stop()
+        decider.terminate()
+        await asyncio.wait_for(decider.wait(), timeout=60)
+    accepted = sum(o.status == "accepted" for o in outcomes.values())
+    return {
+        "decide_commands": len(rest),
+        "decide_accepted": accepted,
+        "decide_seconds": round(seconds, 2),
+        "decide_per_s": round(len(rest) / seconds, 1),
+    }
+
+
+async def raw_produce_consume(settings: Settings, lines: list[bytes]) -> dict[str, float]:
+    """The limit for the decider: produce the same bytes (acks=all) and consume them back."""
+    scratch = dataclasses.replace(settings, topic_prefix=settings.topic_prefix + "raw.")
+    await ensure_topics(scratch)
+    producer = durable_producer(scratch)
+    consumer = reader(scratch)
+    await producer.start()
+    await consumer.start()
+    try:
+        started = time.perf_counter()
+        futures = [
+            await producer.send(scratch.topics.commands, line, key=str(i % 97).encode())
+            for i, line in enumerate(lines)
+        ]
+        await asyncio.gather(*futures)
+        topic = scratch.topics.commands
+        tps = [TopicPartition(topic, p) for p in await topic_partitions(consumer, topic)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        got = 0
+        while got < len(lines):
+            got += sum(len(r) for r in (await consumer.getmany(timeout_ms=1000)).values())
+        seconds = time.perf_counter() - started
+    finally:
+        await consumer.stop()
+        await producer.stop()
+    return {"raw_produce_consume_per_s": round(len(lines) / seconds, 1)}
+
+
+async def replay(settings: Settings) -> dict[str, float]:
+    """Events/s to rebuild the read models from offset 0 into a fresh schema."""
+    fresh = dataclasses.replace(settings, db_schema=f"bench_replay_{uuid.uuid4().hex[:8]}")
+    pool = await create_pool(fresh, max_size=1)
+    consumer = reader(settings)
+    await consumer.start()
+    try:
+        await migrate(pool)
+        async with pool.acquire() as conn:
+            ends = await end_offsets(consumer, settings.topics.events)
+            started = time.perf_counter()
+            events = await catch_up(consumer, conn, settings.topics.events, ends, None, started)
+            seconds = time.perf_counter() - started
+            await conn.execute(f"DROP SCHEMA {quote_schema(fresh.db_schema)} CASCADE")
+    finally:
+        await consumer.stop()
+        await pool.close()
+    return {
+        "replay_events": events,
+        "replay_seconds": round(seconds, 2),
+        "replay_per_s": round(events / seconds, 1),
+    }
+
+
+async def raw_read_copy(settings: Settings) -> dict[str, float]:
+    """The limit for replay: getmany the same topic and COPY its rows into a bare table."""
+    consumer = reader(settings)
+    await consumer.start()
+    pool = await create_pool(settings, max_size=1)
+    table = f"bench_raw_{uuid.uuid4().hex[:8]}"
+    try:
+        async with pool.acquire() as conn:
+            await conn.execute(f"CREATE TEMP TABLE {table} (p int, o bigint, v bytea)")
+            ends = await end_offsets(consumer, settings.topics.events)
+            consumer.assign(list(ends))
+            await consumer.seek_to_beginning(*ends)
+            started = time.perf_counter()
+            done = 0
+            total = sum(ends.values())
+            while done < total:
+                batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
+                rows = [(tp.partition, r.offset, r.value) for tp, rs in batches.items() for r in rs]
+                if rows:
+                    await conn.copy_records_to_table(table, records=rows)
+                done += len(rows)
+            seconds = time.perf_counter() - started
+    finally:
+        await pool.close()
+        await consumer.stop()
+    return {"raw_read_copy_per_s": round(total / seconds, 1)}
+
+
+async def run(events: int, seed: int, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Every measurement, side by side, on a fresh history of `events` commands."""
+    env = dict(os.environ) if env is None else env
+    base = Settings.from_env(env)
+    settings = dataclasses.replace(
+        base, topic_prefix=f"bench-{events}-{seed}-{uuid.uuid4().hex[:4]}."
+    )
+    await ensure_topics(settings)
+    lines = list(commands(events, seed))
+    result: dict[str, Any] = {"events": events, "seed": seed}
+    result |= await decide(settings, lines, env)
+    result |= await raw_produce_consume(settings, lines)
+    result |= await replay(settings)
+    result |= await raw_read_copy(settings)
+    result["decide_vs_raw"] = round(result["decide_per_s"] / result["raw_produce_consume_per_s"], 3)
+    result["replay_vs_raw"] = round(result["replay_per_s"] / result["raw_read_copy_per_s"], 3)
+    result["peak_rss_mb_bench_process"] = round(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+    )
+    return result
+
+
+def main() -> None:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    result = asyncio.run(run(args.events, args.seed))
+    text = json.dumps(result, indent=2)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+    sys.stdout.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+"""The benchmark harness at a tiny size, so it never rots (figures: BENCHMARKS.md)."""
+
+import pytest
+
+from bench.run import run
+
+pytestmark = pytest.mark.integration
+
+
+async def test_the_benchmark_harness_runs_and_reports_every_figure(
+    run_env: dict[str, str], settings: object
+) -> None:
+    result = await run(300, seed=3, env=run_env)
+    assert result["decide_accepted"] == 299
+    assert result["replay_events"] == 300
+    for key in (
+        "decide_per_s",
+        "raw_produce_consume_per_s",
+        "replay_per_s",
+        "raw_read_copy_per_s",
+        "decide_vs_raw",
+        "replay_vs_raw",
+    ):
+        assert result[key] > 0, key
