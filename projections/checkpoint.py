@@ -41,16 +41,23 @@ async def apply_batch(
         # Shared with other batches; a replay's switch-over takes it exclusively.
         await conn.execute("SELECT pg_advisory_xact_lock_shared(hashtext($1))", projection)
         next_offsets = await _lock_checkpoints(conn, projection, topic, messages)
-        for message in sorted(messages, key=lambda r: (r.partition, r.offset)):
-            if message.offset < next_offsets[message.partition]:
-                result.skipped += 1
-                continue
-            error = await _apply_one(conn, message, project)
-            if error is None:
-                result.applied += 1
-            else:
-                result.failed += 1
-                await _record_error(conn, projection, topic, message, error)
+        ordered = sorted(messages, key=lambda r: (r.partition, r.offset))
+        fresh = [m for m in ordered if m.offset >= next_offsets[m.partition]]
+        result.skipped = len(ordered) - len(fresh)
+        try:
+            async with conn.transaction():  # one savepoint for the batch: the fast path
+                await _apply_all(conn, fresh, project)
+            result.applied = len(fresh)
+        except (_NeedsCare, *EVENT_ERRORS):
+            # Some event is refused or fails: go event by event, recording each failure.
+            for message in fresh:
+                error = await _apply_one(conn, message, project)
+                if error is None:
+                    result.applied += 1
+                else:
+                    result.failed += 1
+                    await _record_error(conn, projection, topic, message, error)
+        for message in fresh:
             next_offsets[message.partition] = message.offset + 1
         await conn.executemany(
             "UPDATE projection_checkpoints SET next_offset = $4, updated_at = now() "
@@ -77,6 +84,42 @@ async def _lock_checkpoints(
         partitions,
     )
     return {r["partition"]: r["next_offset"] for r in rows}
+
+
+class _NeedsCare(Exception):
+    """An event of the batch cannot take the fast path."""
+
+
+async def _apply_all(
+    conn: asyncpg.Connection, messages: Sequence[Message], project: Projector
+) -> None:
+    """Apply a whole batch with the chain checked in memory; raise _NeedsCare on any doubt."""
+    try:
+        envelopes = [parse_event(m.value) for m in messages]
+    except UnreadableEvent as exc:
+        raise _NeedsCare from exc
+    rows = await conn.fetch(
+        "SELECT stream_id, stream_version, hash FROM stream_heads WHERE stream_id = ANY($1)",
+        list({e.stream_id for e in envelopes}),
+    )
+    heads = {r["stream_id"]: (r["stream_version"], r["hash"]) for r in rows}
+    for message, envelope in zip(messages, envelopes, strict=True):
+        version, last_hash = heads.get(envelope.stream_id, (0, None))
+        doc = orjson.loads(message.value)
+        if envelope.stream_version != version + 1 or chain_break(doc, last_hash):
+            raise _NeedsCare
+        try:
+            statements = project(envelope)
+        except TypeError as exc:
+            raise _NeedsCare from exc
+        for statement in statements:
+            await conn.execute(statement.sql, *statement.args)
+        heads[envelope.stream_id] = (envelope.stream_version, envelope.hash)
+    await conn.executemany(
+        "INSERT INTO stream_heads (stream_id, stream_version, hash) VALUES ($1, $2, $3) "
+        "ON CONFLICT (stream_id) DO UPDATE SET stream_version = $2, hash = $3",
+        [(stream, version, digest) for stream, (version, digest) in heads.items()],
+    )
 
 
 async def _apply_one(conn: asyncpg.Connection, message: Message, project: Projector) -> str | None:

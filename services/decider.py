@@ -117,19 +117,35 @@ class Decider:
                 await asyncio.sleep(delay)
 
     async def handle(self, messages: Sequence[Message]) -> list[Outcome]:
-        """Decide each message in order; every message gets exactly one outcome."""
-        await self.catch_up(sorted({m.partition for m in messages}))
-        outcomes = [await self._handle_one(m) for m in messages]
-        # Outcomes and dead letters are confirmed once per batch; events are confirmed one by
-        # one before their outcome is even sent, so "accepted" always means "appended".
+        """Decide each message in order; every message gets exactly one outcome.
+
+        Events of the whole batch are sent without waiting, in order (idempotent producer),
+        and every outcome is published only after all of them are acknowledged, so
+        "accepted" always means "appended". Should anything fail, what this batch folded into
+        memory may not be in the log: the state is dropped and rebuilt from the log.
+        """
+        try:
+            await self.catch_up(sorted({m.partition for m in messages}))
+            outcomes = [await self._handle_one(m) for m in messages]
+            await self._confirm(self.topics.events)
+            for outcome in outcomes:
+                await self._publish_outcome(outcome)
+            await self._confirm(self.topics.outcomes)
+            return outcomes
+        except BaseException:
+            self.state = DeciderState()
+            self._unconfirmed = []
+            raise
+
+    async def _confirm(self, topic: str) -> None:
+        """Wait for every pending send; remember how far our own writes reach."""
         pending, self._unconfirmed = self._unconfirmed, []
         for metadata in await asyncio.gather(*pending):
-            if metadata.topic == self.topics.outcomes:  # our own outcomes need no re-reading
+            if metadata.topic == topic:  # our own writes need no re-reading
                 tp = TopicPartition(metadata.topic, metadata.partition)
                 self.state.next_offsets[tp] = max(
                     self.state.next_offsets.get(tp, 0), metadata.offset + 1
                 )
-        return outcomes
 
     async def catch_up(self, partitions: Sequence[int]) -> int:
         """Fold what was appended to these partitions since we last read them (by anyone).
@@ -204,7 +220,6 @@ class Decider:
             bound.info("command_decided", status=outcome.status, reason=outcome.reason)
         else:
             bound.info("command_repeated", status=outcome.status)
-        await self._publish_outcome(outcome)
         return outcome
 
     async def _decide(self, command: Command, message: Message) -> Outcome:
@@ -223,16 +238,15 @@ class Decider:
         if not isinstance(verdict, Accepted):
             return self._rejected(command, verdict.reason, verdict.detail)
         envelope = self._envelope(command, verdict, stream)
-        metadata = await self.producer.send_and_wait(
-            self.topics.events,
-            dump_event(envelope),
-            key=partition_key(envelope.stream_id),
-            partition=message.partition,
+        self._unconfirmed.append(
+            await self.producer.send(
+                self.topics.events,
+                dump_event(envelope),
+                key=partition_key(envelope.stream_id),
+                partition=message.partition,
+            )
         )
-        self.state.fold(envelope)
-        self.state.next_offsets[TopicPartition(metadata.topic, metadata.partition)] = (
-            metadata.offset + 1
-        )
+        self.state.fold(envelope)  # the next command of this batch sees it; see handle()
         return self.state.outcomes[command.command_id].model_copy(
             update={"command_type": command.type}
         )
@@ -300,7 +314,6 @@ class Decider:
             recorded_at=self.clock(),
         )
         await self._dead_letter(message, str(exc))
-        await self._publish_outcome(outcome)
         log.warning(
             "command_malformed",
             command_id=str(command_id),
