@@ -1,7 +1,5 @@
 """The dashboard in a real browser (Playwright driving Debian's Chromium) and the paper files."""
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +11,7 @@ from pypdf import PdfReader
 
 from infra.settings import Settings
 from services.lag import wait_until_projected
+from tests.cli import rectrack
 from tests.e2e.helpers import token
 
 pytestmark = pytest.mark.integration
@@ -113,19 +112,6 @@ def markdown_tables(text: str) -> dict[str, tuple[int, ...]]:
         if line.startswith("| Total |"):
             tables[title] = tuple(int(c) for c in lines[i + 2].strip("| ").split(" | "))
     return tables
-
-
-def rectrack(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
 
 
 async def test_the_paper_for_18_september_2024_matches_the_report_and_renders(

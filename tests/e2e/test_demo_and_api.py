@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-import subprocess
 import sys
 from datetime import date
 from pathlib import Path
@@ -22,6 +21,7 @@ from services.commands import dump_command
 from services.lag import wait_until_projected
 from services.tokens import create_token
 from tests.builders import publish
+from tests.cli import rectrack
 
 pytestmark = pytest.mark.integration
 
@@ -35,24 +35,12 @@ PUBLISHED = {
 }
 
 
-def _cli(settings: Settings, run_env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
-        env=run_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return done.stdout
-
-
 async def test_the_report_for_18_september_2024_equals_the_published_table(
     demo_loaded: Settings, run_env: dict[str, str]
 ) -> None:
     await wait_until_projected(demo_loaded, timeout=60)
     report = json.loads(
-        _cli(demo_loaded, run_env, "report", "--as-of", "2024-09-18", "--format", "json")
+        rectrack(run_env, "report", "--as-of", "2024-09-18", "--format", "json").stdout
     )
     got = {
         line["inspection_id"]: (
@@ -73,7 +61,7 @@ async def test_the_table_format_prints_every_inspection(
     demo_loaded: Settings, run_env: dict[str, str]
 ) -> None:
     await wait_until_projected(demo_loaded, timeout=60)
-    table = _cli(demo_loaded, run_env, "report", "--as-of", "2024-09-18")
+    table = rectrack(run_env, "report", "--as-of", "2024-09-18").stdout
     assert "Hate Crime" in table and "Mental Health" in table
 
 
@@ -149,23 +137,13 @@ async def test_http_writes_need_a_token_and_the_actor_comes_from_it(
 def test_tokens_are_created_once_listed_without_secrets_and_revoked(
     demo_loaded: Settings, run_env: dict[str, str]
 ) -> None:
-    token = _cli(
-        demo_loaded,
-        run_env,
-        "tokens",
-        "create",
-        "--name",
-        "Pat",
-        "--team",
-        "ppcw",
-        "--role",
-        "contributor",
-    ).strip()
+    create = ("tokens", "create", "--name", "Pat", "--team", "ppcw", "--role", "contributor")
+    token = rectrack(run_env, *create).stdout.strip()
     assert token.startswith("rt_")
-    listing = _cli(demo_loaded, run_env, "tokens", "list")
+    listing = rectrack(run_env, "tokens", "list").stdout
     assert "Pat" in listing and token not in listing
     token_id = next(line.split()[1] for line in listing.splitlines() if "Pat" in line)
-    _cli(demo_loaded, run_env, "tokens", "revoke", token_id)
+    rectrack(run_env, "tokens", "revoke", token_id)
     response = httpx.get(
         f"{demo_loaded.api_url}/report",
         params={"as_of": "2024-09-18"},
@@ -177,7 +155,7 @@ def test_tokens_are_created_once_listed_without_secrets_and_revoked(
 def test_status_names_the_api_and_the_broker(
     demo_loaded: Settings, run_env: dict[str, str]
 ) -> None:
-    out = _cli(demo_loaded, run_env, "status")
+    out = rectrack(run_env, "status").stdout
     assert demo_loaded.api_url in out
     assert demo_loaded.bootstrap_servers in out
     assert "Projection: recommendations at" in out

@@ -3,8 +3,6 @@
 import asyncio
 import dataclasses
 import signal
-import subprocess
-import sys
 import uuid
 from collections import Counter
 
@@ -15,19 +13,11 @@ from infra.kafka_clients import ensure_topics, read_topic
 from infra.settings import Settings
 from services.gateway import CommandGateway
 from tests.builders import ADMIN, command, issue, publish
+from tests.cli import start_component
 
 pytestmark = pytest.mark.integration
 
 COMMANDS = 1500
-
-
-def start_decider(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "run", "-c", "decider"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 async def test_sigkill_mid_stream_then_restart_loses_and_doubles_nothing(
@@ -39,7 +29,7 @@ async def test_sigkill_mid_stream_then_restart_loses_and_doubles_nothing(
     await ensure_topics(own)
     gateway = CommandGateway(own)
     await gateway.start()
-    decider = start_decider(env)
+    decider = start_component(env, "decider")
     try:
         insp = publish()
         rec = issue(insp.stream_id, 1)
@@ -77,7 +67,7 @@ async def test_sigkill_mid_stream_then_restart_loses_and_doubles_nothing(
         decided_before_kill = len(set(ids) & gateway.outcomes.keys())
         assert decided_before_kill < COMMANDS, "the decider finished before it could be killed"
 
-        decider = start_decider(env)
+        decider = start_component(env, "decider")
         outcomes = await gateway.wait_for(ids, timeout=120)
         await gateway.submit(
             [

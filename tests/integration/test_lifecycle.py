@@ -3,7 +3,6 @@
 import os
 import socket
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from infra.processes import free_port
+from tests.cli import rectrack
 
 pytestmark = pytest.mark.integration
 
@@ -31,21 +31,6 @@ def own_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
     }
     yield env
     rectrack(env, "down", check=False)
-
-
-def rectrack(
-    env: dict[str, str], *args: str, check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert not check or done.returncode == 0, f"rectrack {args}: {done.stderr[-3000:]}"
-    return done
 
 
 def test_a_taken_port_gives_an_error_naming_it(own_env: dict[str, str]) -> None:

@@ -3,8 +3,6 @@
 import asyncio
 import dataclasses
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from datetime import date
@@ -21,6 +19,7 @@ from infra.settings import Settings
 from projections.checkpoint import apply_batch, checkpoints
 from projections.checksums import table_checksums
 from projections.recommendations import project as recommendations
+from tests.cli import start_component
 from tests.histories import History
 
 pytestmark = pytest.mark.integration
@@ -69,15 +68,6 @@ async def projected(pool: asyncpg.Pool, topic: str) -> int:
         return sum((await checkpoints(conn, recommendations.NAME, topic)).values())
 
 
-def start_projector(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "run", "-c", "projector"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
 async def test_sigkill_mid_batch_then_restart_equals_a_clean_replay(
     settings: Settings, run_env: dict[str, str]
 ) -> None:
@@ -102,7 +92,7 @@ async def test_sigkill_mid_batch_then_restart_equals_a_clean_replay(
     total = len(futures)
     pool = await create_pool(own)
     await migrate(pool)
-    projector = start_projector(env)
+    projector = start_component(env, "projector")
     try:
         deadline = time.monotonic() + 90
         while await projected(pool, own.topics.events) < total // 10:
@@ -112,7 +102,7 @@ async def test_sigkill_mid_batch_then_restart_equals_a_clean_replay(
         projector.wait()
         at_kill = await projected(pool, own.topics.events)
         assert at_kill < total, "the projector finished before it could be killed"
-        projector = start_projector(env)
+        projector = start_component(env, "projector")
         while await projected(pool, own.topics.events) < total:
             assert time.monotonic() < deadline + 90, "the projector did not finish after restart"
             await asyncio.sleep(0.2)
