@@ -3,6 +3,7 @@ projectors share the partitions, PostgreSQL and the broker go away for seconds. 
 nothing acknowledged is lost, nothing is applied twice, and the read models equal the log."""
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -34,6 +36,7 @@ from tests.builders import ADMIN, command, issue, publish, rec_command
 
 pytestmark = pytest.mark.integration
 
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 RECS = 8
 ADMIN_ACTOR = Actor.model_validate(ADMIN)
 RATE_PER_SECOND = 8  # per path (HTTP and topic)
@@ -202,7 +205,7 @@ async def started(fault_env: dict[str, str]) -> AsyncIterator[tuple[Settings, Pr
 
 
 async def test_nothing_acknowledged_is_lost_and_nothing_is_applied_twice(
-    started: tuple[Settings, Processes],
+    started: tuple[Settings, Processes], capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings, processes = started
     async with httpx.AsyncClient(base_url=settings.api_url, timeout=5) as api:
@@ -257,11 +260,11 @@ async def test_nothing_acknowledged_is_lost_and_nothing_is_applied_twice(
             lambda: processes.restart("projectorb"),
         ),
     ]
-    started_at = time.monotonic()
+    started_at, timeline = time.monotonic(), []
     for at, what, action in faults:
         await asyncio.sleep(max(0.0, started_at + at - time.monotonic()))
         await asyncio.to_thread(action)
-        print(f"t={time.monotonic() - started_at:5.1f}s {what}")
+        timeline.append(f"t={time.monotonic() - started_at:5.1f}s {what}")
     await asyncio.sleep(max(0.0, started_at + 60 - time.monotonic()))
     stop.set()
     await asyncio.wait_for(asyncio.gather(*loads), timeout=240)
@@ -280,11 +283,27 @@ async def test_nothing_acknowledged_is_lost_and_nothing_is_applied_twice(
     chain = await verify_chain(settings)
     tables = await verify_read_models(settings)
     differing = [t for t, (live, rebuilt) in tables.items() if live != rebuilt]
-    print(
-        f"sent={len(ledger.sent)} acknowledged={len(ledger.acknowledged)} "
-        f"appended={len(appended)} projected={sum(1 for _ in events)} lost={len(lost)} "
-        f"doubled={len(doubled)} http={dict(ledger.http_statuses)}"
-    )
+    pool = await create_pool(settings, max_size=1)
+    async with pool.acquire() as conn:
+        projected = await conn.fetchval(
+            "SELECT count(*) FROM event_log WHERE command_id = ANY($1::uuid[])", list(ledger.sent)
+        )
+    await pool.close()
+    counts = {
+        "sent": len(ledger.sent),
+        "acknowledged": len(ledger.acknowledged),
+        "appended": len(appended),
+        "projected": projected,
+        "lost": len(lost),
+        "doubled": len(doubled),
+        "http_statuses": dict(ledger.http_statuses),
+        "faults": timeline,
+    }
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "faults-counts.json").write_text(json.dumps(counts, indent=2))
+    with capsys.disabled():
+        print(f"\nfault suite: {json.dumps({k: v for k, v in counts.items() if k != 'faults'})}")
+    assert projected == len(appended), "an appended event is missing from the read model"
     assert not lost, f"{len(lost)} acknowledged commands have no event"
     assert not doubled and max(versions.values()) == 1, "an event was appended twice"
     assert appended == ledger.acknowledged, "an appended command was never acknowledged"
