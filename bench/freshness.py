@@ -57,18 +57,21 @@ async def _measure(
     projected_at: dict[uuid.UUID, float] = {}
     sent: list[Command] = []
 
+    waiting: set[uuid.UUID] = set()
+
     async def watch_outcomes() -> None:
         while True:
             now = time.perf_counter()
-            for c in sent:
-                if c.command_id not in accepted_at and c.command_id in gateway.outcomes:
-                    accepted_at[c.command_id] = now
+            arrived = {cid for cid in waiting if cid in gateway.outcomes}
+            for cid in arrived:
+                accepted_at[cid] = now
+            waiting.difference_update(arrived)
             await asyncio.sleep(0.002)
 
     async def watch_rows() -> None:
         async with pool.acquire() as conn:
             while True:
-                pending = [c.command_id for c in sent if c.command_id not in projected_at]
+                pending = [cid for cid in accepted_at if cid not in projected_at]
                 if pending:
                     rows = await conn.fetch(
                         "SELECT command_id FROM event_log WHERE command_id = ANY($1::uuid[])",
@@ -81,6 +84,7 @@ async def _measure(
 
     watchers = [asyncio.create_task(watch_outcomes()), asyncio.create_task(watch_rows())]
     started, n = time.perf_counter(), 0
+    sends: list[asyncio.Task[None]] = []
     while time.perf_counter() - started < seconds:
         n += 1
         cmd = _command(
@@ -93,8 +97,10 @@ async def _measure(
             ADMIN,
         )
         sent.append(cmd)
-        await gateway.send([cmd])
+        waiting.add(cmd.command_id)
+        sends.append(asyncio.create_task(gateway.send([cmd])))
         await asyncio.sleep(max(0.0, started + n / rate - time.perf_counter()))
+    await asyncio.gather(*sends)
     deadline = time.perf_counter() + 60
     while len(projected_at) < len(sent) and time.perf_counter() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)  # polling is the measurement here
