@@ -29,6 +29,14 @@ from services.commands import parse_command_bytes
 from services.gateway import CommandGateway
 
 
+def peak_rss_mb(pid: int) -> float:
+    """A live process's peak resident memory (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
 async def decide(
     settings: Settings, lines: list[bytes], base_env: dict[str, str]
 ) -> dict[str, float]:
@@ -60,12 +68,14 @@ async def decide(
         await gateway.send(rest)
         outcomes = await gateway.wait_for([c.command_id for c in rest], timeout=3600)
         seconds = time.perf_counter() - started
+        decider_peak = peak_rss_mb(decider.pid)
     finally:
         await gateway.stop()
         decider.terminate()
         await asyncio.wait_for(decider.wait(), timeout=60)
     accepted = sum(o.status == "accepted" for o in outcomes.values())
     return {
+        "decider_peak_rss_mb": decider_peak,
         "decide_commands": len(rest),
         "decide_accepted": accepted,
         "decide_seconds": round(seconds, 2),

@@ -159,6 +159,7 @@ def test_status_names_the_api_and_the_broker(
     assert demo_loaded.api_url in out
     assert demo_loaded.bootstrap_servers in out
     assert "Projection: recommendations at" in out
+    assert "Dead letters:" in out
 
 
 def test_loading_needs_an_admin_and_each_event_records_the_loader(
