@@ -2,13 +2,15 @@
 
 import pytest
 
+from bench import peer_eventsourcing as peer
 from bench.run import run
+from infra.settings import Settings
 
 pytestmark = pytest.mark.integration
 
 
 async def test_the_benchmark_harness_runs_and_reports_every_figure(
-    run_env: dict[str, str], settings: object
+    run_env: dict[str, str], settings: Settings
 ) -> None:
     result = await run(300, seed=3, env=run_env)
     assert result["decide_accepted"] == 299
@@ -22,3 +24,9 @@ async def test_the_benchmark_harness_runs_and_reports_every_figure(
         "replay_vs_raw",
     ):
         assert result[key] > 0, key
+
+
+async def test_the_peer_benchmark_runs(settings: Settings) -> None:
+    result = await peer.run(300, seed=3, database_url=settings.database_url)
+    assert result["peer_events"] == 300
+    assert result["peer_append_per_s"] > 0 and result["peer_projection_per_s"] > 0

@@ -139,3 +139,10 @@ def test_oversized_and_non_json_commands() -> None:
 def test_progress_event_model_is_strict() -> None:
     with pytest.raises(ValueError, match="delivery_status"):
         ProgressReported(recommendation_id="a/r1", position="p", delivery_status="late")
+
+
+def test_kafka_cluster_ids_never_look_like_options() -> None:
+    from infra.kafka_broker import cluster_id
+
+    ids = [cluster_id() for _ in range(2000)]
+    assert all(not i.startswith("-") and len(i) == 22 for i in ids)
