@@ -84,6 +84,17 @@ def server_properties(settings: Settings, data_dir: Path) -> str:
     )
 
 
+def cluster_id() -> str:
+    """A random KRaft cluster id: base64 of a UUID, never starting with '-'.
+
+    One id in 64 would otherwise start with '-' and be read as an option by the storage tool.
+    """
+    while True:
+        candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not candidate.startswith("-"):
+            return candidate
+
+
 @dataclass(frozen=True)
 class LocalKafka:
     """The broker of one RECTRACK_HOME."""
@@ -159,10 +170,14 @@ class LocalKafka:
     def _format_once(self, lib: Path, config: Path) -> None:
         if (self.dir / "data" / "meta.properties").exists():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         subprocess.run(
             self._java(
-                lib, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)
+                lib,
+                "kafka.tools.StorageTool",
+                "format",
+                f"--cluster-id={cluster_id()}",
+                "-c",
+                str(config),
             ),
             check=True,
             stdout=subprocess.DEVNULL,
