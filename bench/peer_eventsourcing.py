@@ -33,6 +33,7 @@ from psycopg.sql import SQL, Identifier
 
 from bench.generate import commands
 from infra.settings import Settings
+from services.commands import COMMAND_TYPES, stream_id_of
 
 APP_NAME = "rectrack_peer"  # names the tables (rectrack_peer_events, ..._tracking, ...)
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "rectrack-bench/peer")
@@ -74,16 +75,8 @@ LogRow = tuple[int, uuid.UUID | str, int, str, str]
 
 
 def stream_of(type_: str, data: dict[str, Any]) -> str:
-    """The stream id rectrack gives a command of this type."""
-    if type_ == "IssueRecommendation":
-        return f"{data['inspection_id']}/r{data['number']}"
-    if type_ in RECOMMENDATION_TYPES:
-        return str(data["recommendation_id"])
-    if type_ == "PublishInspection":
-        return str(data["inspection_id"])
-    if type_ == "RecordCommitteeUpdate":
-        return "committee:" + str(data["committee"])
-    raise ValueError(f"no stream for command type {type_!r}")
+    """The stream id rectrack gives a command of this type (rectrack's own rule)."""
+    return stream_id_of(COMMAND_TYPES[type_].model_validate(data))
 
 
 def stored_events(lines: Iterable[bytes]) -> list[StoredEvent]:
