@@ -37,14 +37,9 @@ from services.commands import COMMAND_TYPES, stream_id_of
 
 APP_NAME = "rectrack_peer"  # names the tables (rectrack_peer_events, ..._tracking, ...)
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "rectrack-bench/peer")
-RECOMMENDATION_TYPES = {
-    "IssueRecommendation",
-    "AssignOwner",
-    "SetTargetDate",
-    "ReportProgress",
-    "SubmitEvidence",
-    "ProposeClosure",
-    "RecordInspectorateDecision",
+# Commands on a recommendation's stream: the ones naming it, and the one that issues it.
+RECOMMENDATION_TYPES = {"IssueRecommendation"} | {
+    name for name, model in COMMAND_TYPES.items() if "recommendation_id" in model.model_fields
 }
 
 # One row per recommendation event; the update branch keeps what the event does not set.

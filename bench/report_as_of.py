@@ -12,12 +12,12 @@ its own that it fills with SQL (10 state intervals per recommendation, 20 per in
 import argparse
 import asyncio
 import dataclasses
-import json
 import statistics
-import sys
 import time
 from datetime import UTC, date, datetime
+from pathlib import Path
 
+from bench.results import publish
 from infra.database import create_pool, migrate, quote_schema
 from infra.settings import Settings
 from projections.recommendations import queries
@@ -86,14 +86,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--recommendations", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--out", type=str, default=None)
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    result = asyncio.run(run(args.recommendations, args.runs))
-    text = json.dumps(result, indent=2)
-    if args.out:
-        with open(args.out, "w") as fh:
-            fh.write(text + "\n")
-    sys.stdout.write(text + "\n")
+    publish(asyncio.run(run(args.recommendations, args.runs)), args.out)
 
 
 if __name__ == "__main__":

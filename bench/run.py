@@ -9,7 +9,6 @@ starts its own decider process, so nothing of the instance's data is touched.
 import argparse
 import asyncio
 import dataclasses
-import json
 import os
 import resource
 import sys
@@ -21,6 +20,7 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from bench.generate import commands
+from bench.results import publish
 from infra.database import create_pool, migrate, quote_schema
 from infra.kafka_clients import durable_producer, ensure_topics, reader, topic_partitions
 from infra.settings import Settings
@@ -193,12 +193,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    result = asyncio.run(run(args.events, args.seed))
-    text = json.dumps(result, indent=2)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-    sys.stdout.write(text + "\n")
+    publish(asyncio.run(run(args.events, args.seed)), args.out)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from events.topics import Message
 from infra.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -100,3 +101,11 @@ async def read_topic(settings: Settings, topic: str) -> list[ConsumerRecord[byte
         return [r for tp in wanted for r in found[tp]]
     finally:
         await consumer.stop()
+
+
+async def read_messages(settings: Settings, topic: str) -> list[Message]:
+    """Every message of a topic up to its end now, as the workers hand messages over."""
+    return [
+        Message(r.partition, r.offset, r.key, r.value or b"")
+        for r in await read_topic(settings, topic)
+    ]

@@ -69,13 +69,10 @@ def bench_run(
     out: Annotated[Path | None, typer.Option("-o", "--out")] = None,
 ) -> None:
     """Decider vs raw produce/consume and replay vs raw read + COPY, in one run."""
+    from bench.results import publish
     from bench.run import run as run_bench
 
-    result = asyncio.run(run_bench(events, seed))
-    text = orjson.dumps(result, option=orjson.OPT_INDENT_2).decode()
-    if out:
-        out.write_text(text + "\n")
-    sys.stdout.write(text + "\n")
+    publish(asyncio.run(run_bench(events, seed)), out)
 
 
 # A fixed width when not on a terminal keeps piped output and CI logs readable.

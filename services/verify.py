@@ -11,7 +11,7 @@ from aiokafka import TopicPartition
 from events.integrity import chain_break
 from events.topics import Message
 from infra.database import create_pool, migrate, quote_schema
-from infra.kafka_clients import read_topic, reader
+from infra.kafka_clients import read_messages, reader
 from infra.settings import Settings
 from projections.checksums import table_checksums
 from projections.recommendations import project as recommendations
@@ -72,8 +72,7 @@ def _check(raw: bytes, heads: dict[str, tuple[int, str]]) -> tuple[str | None, s
 
 async def verify_chain(settings: Settings, *, from_offset: int = 0) -> ChainReport:
     """Walk the events topic as it is now."""
-    records = await read_topic(settings, settings.topics.events)
-    messages = [Message(r.partition, r.offset, r.key, r.value or b"") for r in records]
+    messages = await read_messages(settings, settings.topics.events)
     return walk(settings.topics.events, messages, from_offset=from_offset)
 
 

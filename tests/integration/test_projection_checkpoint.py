@@ -7,23 +7,20 @@ import pytest
 
 from events.topics import Message
 from infra.database import create_pool, migrate
-from infra.kafka_clients import read_topic
+from infra.kafka_clients import read_messages
 from infra.settings import Settings
-from projections.checkpoint import BatchResult, apply_batch
-from projections.recommendations import project as recommendations
+from projections.checkpoint import BatchResult
 from services.gateway import CommandGateway
 from tests.builders import issue, publish
+from tests.projecting import project_messages
 
 pytestmark = pytest.mark.integration
 
 
 async def records_of(settings: Settings, inspection_id: str) -> list[Message]:
     """This inspection's events, as the projector would receive them."""
-    return [
-        Message(r.partition, r.offset, r.key, r.value)
-        for r in await read_topic(settings, settings.topics.events)
-        if r.key == inspection_id.encode()
-    ]
+    messages = await read_messages(settings, settings.topics.events)
+    return [m for m in messages if m.key == inspection_id.encode()]
 
 
 async def test_a_redelivered_batch_does_not_double_count(
@@ -43,13 +40,7 @@ async def test_a_redelivered_batch_does_not_double_count(
         async with pool.acquire() as conn:
 
             async def deliver() -> BatchResult:
-                return await apply_batch(
-                    conn,
-                    projection=recommendations.NAME,
-                    topic=stack.topics.events,
-                    messages=records,
-                    project=recommendations.project,
-                )
+                return await project_messages(conn, stack.topics.events, records)
 
             first = await deliver()
             again = await deliver()

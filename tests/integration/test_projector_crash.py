@@ -12,15 +12,15 @@ import pytest
 
 from events.inspection import InspectionPublished
 from events.recommendation import ProgressReported, RecommendationIssued
-from events.topics import Message
 from infra.database import create_pool, migrate
-from infra.kafka_clients import durable_producer, ensure_topics, read_topic
+from infra.kafka_clients import durable_producer, ensure_topics, read_messages
 from infra.settings import Settings
-from projections.checkpoint import apply_batch, checkpoints
+from projections.checkpoint import checkpoints
 from projections.checksums import table_checksums
 from projections.recommendations import project as recommendations
 from tests.cli import start_component
 from tests.histories import History
+from tests.projecting import project_messages
 
 pytestmark = pytest.mark.integration
 
@@ -114,15 +114,9 @@ async def test_sigkill_mid_batch_then_restart_equals_a_clean_replay(
     clean_pool = await create_pool(clean)
     try:
         await migrate(clean_pool)
-        records = await read_topic(own, own.topics.events)
+        records = await read_messages(own, own.topics.events)
         async with clean_pool.acquire() as conn:
-            await apply_batch(
-                conn,
-                projection=recommendations.NAME,
-                topic=own.topics.events,
-                messages=[Message(r.partition, r.offset, r.key, r.value or b"") for r in records],
-                project=recommendations.project,
-            )
+            await project_messages(conn, own.topics.events, records)
             clean_sums = await table_checksums(conn, clean.db_schema)
             crashed_sums = await table_checksums(conn, own.db_schema)
             states = await conn.fetchval(

@@ -26,11 +26,10 @@ from events.recommendation import (
 )
 from infra.database import create_pool, migrate
 from infra.settings import Settings
-from projections.checkpoint import apply_batch
-from projections.recommendations import project as recommendations
 from projections.recommendations import queries
 from projections.status import classify, status_sql
 from tests.histories import INSP, T1, History
+from tests.projecting import project_messages
 
 pytestmark = pytest.mark.integration
 
@@ -129,13 +128,7 @@ async def audit_pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
     pool = await create_pool(own)
     await migrate(pool)
     async with pool.acquire() as conn:
-        await apply_batch(
-            conn,
-            projection=recommendations.NAME,
-            topic="t",
-            messages=handwritten().messages(),
-            project=recommendations.project,
-        )
+        await project_messages(conn, "t", handwritten().messages())
     yield pool
     await pool.close()
 
@@ -282,13 +275,7 @@ async def test_history_and_handover_of_a_recommendation_with_three_owners(
     try:
         await migrate(pool)
         async with pool.acquire() as conn:
-            await apply_batch(
-                conn,
-                projection=recommendations.NAME,
-                topic="t",
-                messages=h.messages(),
-                project=recommendations.project,
-            )
+            await project_messages(conn, "t", h.messages())
             entries = await queries.history(conn, rid)
             pack = await queries.handover(conn, rid, as_of=date(2024, 9, 18))
     finally:

@@ -10,14 +10,12 @@ import pytest
 
 from events.inspection import InspectionPublished
 from events.recommendation import InspectorateDecisionRecorded, RecommendationIssued
-from events.topics import Message
 from infra.database import create_pool, migrate
-from infra.kafka_clients import durable_producer, ensure_topics, read_topic
+from infra.kafka_clients import durable_producer, ensure_topics, read_messages
 from infra.settings import Settings
-from projections.checkpoint import apply_batch
-from projections.recommendations import project as recommendations
 from services.verify import verify_chain, verify_read_models
 from tests.histories import History
+from tests.projecting import project_messages
 
 pytestmark = pytest.mark.integration
 
@@ -93,15 +91,9 @@ async def test_forged_and_altered_events_are_named_and_refused(settings: Setting
     pool = await create_pool(own)
     try:
         await migrate(pool)
-        records = await read_topic(own, own.topics.events)
+        records = await read_messages(own, own.topics.events)
         async with pool.acquire() as conn:
-            result = await apply_batch(
-                conn,
-                projection=recommendations.NAME,
-                topic=own.topics.events,
-                messages=[Message(r.partition, r.offset, r.key, r.value or b"") for r in records],
-                project=recommendations.project,
-            )
+            result = await project_messages(conn, own.topics.events, records)
             refused = await conn.fetch('SELECT "offset", reason FROM projection_errors')
             decision = await conn.fetchval(
                 "SELECT last_decision FROM recommendations WHERE recommendation_id = 'tamper/r2'"

@@ -12,14 +12,12 @@ from events import registry
 from events.inspection import InspectionPublished
 from events.recommendation import ProgressReported, RecommendationIssued
 from events.registry import EVENT_TYPES, SCHEMA_VERSIONS, UPCASTERS
-from events.topics import Message
 from infra.database import create_pool, migrate
-from infra.kafka_clients import durable_producer, ensure_topics, read_topic, reader
+from infra.kafka_clients import durable_producer, ensure_topics, read_messages, reader
 from infra.settings import Settings
-from projections.checkpoint import apply_batch
-from projections.recommendations import project as recommendations
 from services.feed import Cursor, Feed
 from tests.histories import History
+from tests.projecting import project_messages
 
 pytestmark = pytest.mark.integration
 
@@ -73,7 +71,7 @@ async def test_version_1_events_project_and_feed_as_version_2(
         await publish_v1_history(producer, own.topics.events)
     finally:
         await producer.stop()
-    raw = await read_topic(own, own.topics.events)
+    raw = await read_messages(own, own.topics.events)
     assert {registry.parse_event(r.value).schema_version for r in raw} == {1}
 
     # The model changes: ProgressReported is now version 2, with an upcaster from version 1.
@@ -85,13 +83,7 @@ async def test_version_1_events_project_and_feed_as_version_2(
     try:
         await migrate(pool)
         async with pool.acquire() as conn:
-            result = await apply_batch(
-                conn,
-                projection=recommendations.NAME,
-                topic=own.topics.events,
-                messages=[Message(r.partition, r.offset, r.key, r.value or b"") for r in raw],
-                project=recommendations.project,
-            )
+            result = await project_messages(conn, own.topics.events, raw)
             status = await conn.fetchval(
                 "SELECT delivery_status FROM recommendations WHERE recommendation_id = 'evo/r1'"
             )

@@ -24,6 +24,18 @@ def owned_recommendation() -> World:
     )
 
 
+def with_pending_proposal() -> World:
+    """An owned recommendation with evidence esf-1 submitted and proposed for closure."""
+    return owned_recommendation().given(
+        [
+            rec_command("SubmitEvidence", REC, contributor(), evidence_id="esf-1", summary="ESF"),
+            rec_command(
+                "ProposeClosure", REC, contributor(), rationale="met", evidence_ids=["esf-1"]
+            ),
+        ]
+    )
+
+
 def rejected(verdict: Verdict) -> str:
     assert isinstance(verdict, Rejected), verdict
     return verdict.reason.value
@@ -64,12 +76,8 @@ def test_closing_needs_a_pending_proposal() -> None:
 
 
 def test_full_closure_path_then_nothing_but_reading() -> None:
-    world = owned_recommendation().given(
+    world = with_pending_proposal().given(
         [
-            rec_command("SubmitEvidence", REC, contributor(), evidence_id="esf-1", summary="ESF"),
-            rec_command(
-                "ProposeClosure", REC, contributor(), rationale="met", evidence_ids=["esf-1"]
-            ),
             rec_command(
                 "RecordInspectorateDecision",
                 REC,
@@ -118,12 +126,8 @@ def test_a_proposal_needs_submitted_evidence_and_none_pending() -> None:
 
 
 def test_kept_open_clears_the_pending_proposal() -> None:
-    world = owned_recommendation().given(
+    world = with_pending_proposal().given(
         [
-            rec_command("SubmitEvidence", REC, contributor(), evidence_id="esf-1", summary="ESF"),
-            rec_command(
-                "ProposeClosure", REC, contributor(), rationale="met", evidence_ids=["esf-1"]
-            ),
             rec_command(
                 "RecordInspectorateDecision",
                 REC,
