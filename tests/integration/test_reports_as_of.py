@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
+import orjson
 import pytest
 
 from events.committee import CommitteeUpdateRecorded
@@ -328,3 +329,42 @@ async def test_counts_always_add_up(audit_pool: asyncpg.Pool) -> None:
                 for line in report.inspections:
                     assert line.total == len(line.recommendations)
                     assert line.closed + line.ongoing_on_track + line.ongoing_delayed == line.total
+
+
+async def test_free_text_is_escaped_in_the_report_json(settings: Settings) -> None:
+    hostile = 'He said "done" \\ then\nleft\ttabs, a </script> and ünïcødé ✓'
+    h = History()
+    h.add(
+        INSP,
+        "2024-01-10",
+        InspectionPublished(
+            inspection_id=INSP,
+            title='An "audit" \\ of\nthings',
+            inspectorate="HMICS",
+            published_on=date(2024, 1, 10),
+        ),
+    )
+    rid = h.rec(1)
+    h.add(rid, "2024-02-01", OwnerAssigned(recommendation_id=rid, team='team "q"', owner_role="o"))
+    h.add(
+        rid,
+        "2024-02-02",
+        ProgressReported(recommendation_id=rid, position=hostile, delivery_status="on_track"),
+    )
+    own = dataclasses.replace(settings, db_schema=f"escape_{uuid.uuid4().hex[:8]}")
+    pool = await create_pool(own)
+    try:
+        await migrate(pool)
+        async with pool.acquire() as conn:
+            await project_messages(conn, "t", h.messages())
+            doc = orjson.loads(await queries.report_json(conn, as_of=date(2024, 9, 18)))
+    finally:
+        await pool.close()
+    (inspection,) = doc["inspections"]
+    assert inspection["title"] == 'An "audit" \\ of\nthings'
+    (line,) = inspection["recommendations"]
+    assert (line["latest_position"], line["owner"]) == (hostile, 'team "q"')
+    assert (line["number"], line["recommendation_id"], line["closure"]) == (1, rid, None)
+    assert line["status"] == "ongoing_on_track"
+    assert doc["as_of"] == "2024-09-18"
+    assert doc["since"] is None
