@@ -17,6 +17,8 @@ import time
 import uuid
 from typing import Any
 
+from bench.processes import start_component
+from bench.results import percentile
 from infra.database import create_pool, migrate
 from infra.kafka_clients import ensure_topics
 from infra.settings import Settings
@@ -29,25 +31,6 @@ INSPECTOR = {"name": "Freshness bench", "team": "hmics", "role": "inspector"}
 
 def _command(type_: str, data: dict[str, Any], actor: dict[str, str]) -> Command:
     return parse_command({"type": type_, "data": data, "actor": actor})
-
-
-async def _start(env: dict[str, str], component: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "services.cli",
-        "run",
-        "-c",
-        component,
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def _measure(
@@ -113,7 +96,7 @@ async def _measure(
         "commands": len(sent),
         "measured": len(lags),
         "p50_ms": round(statistics.median(lags), 1),
-        "p99_ms": round(_percentile(lags, 0.99), 1),
+        "p99_ms": round(percentile(lags, 0.99), 1),
     }
 
 
@@ -134,7 +117,7 @@ async def run(rate: float, seconds: float) -> dict[str, Any]:
     await ensure_topics(settings)
     pool = await create_pool(settings)
     await migrate(pool)
-    processes = [await _start(env, "decider"), await _start(env, "projector")]
+    processes = [await start_component(env, "decider"), await start_component(env, "projector")]
     gateway = CommandGateway(settings)
     await gateway.start()
     try:

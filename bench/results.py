@@ -13,3 +13,9 @@ def publish(result: dict[str, Any], out: Path | None) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text + "\n")
     sys.stdout.write(text + "\n")
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th quantile (0..1) of the values, nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]

@@ -1,9 +1,12 @@
-"""Side-by-side figures in one run: decider vs raw produce/consume, replay vs raw read + COPY.
+"""Side-by-side figures in one run: decider vs raw produce/consume, replay vs raw read + COPY,
+then queries at idle and while ingest runs over the replayed history, and peak memory.
 
-    python -m bench.run --events 10000 [--seed 1] [--out bench/results/10000.json]
+    python -m bench.run --events 10000 [--seed 1] [--query-seconds 20] [--ingest-rate 200]
+                        [--out bench/results/10000.json]
 
-Needs a running broker and database (`rectrack up`); uses topics and schemas of its own and
-starts its own decider process, so nothing of the instance's data is touched.
+Needs a running broker and database (`rectrack up`); uses topics and a schema of its own and
+starts its own decider, projector and API processes, so nothing of the instance's data is
+touched.
 """
 
 import argparse
@@ -11,7 +14,6 @@ import asyncio
 import dataclasses
 import os
 import resource
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -20,6 +22,8 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from bench.generate import commands
+from bench.processes import peak_rss_mb, start_component
+from bench.queries import under_ingest
 from bench.results import publish
 from infra.database import create_pool, migrate, quote_schema
 from infra.kafka_clients import durable_producer, ensure_topics, reader, topic_partitions
@@ -29,17 +33,9 @@ from services.commands import parse_command_bytes
 from services.gateway import CommandGateway
 
 
-def peak_rss_mb(pid: int) -> float:
-    """A live process's peak resident memory (VmHWM), in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
-
-
 async def decide(
     settings: Settings, lines: list[bytes], base_env: dict[str, str]
-) -> dict[str, float]:
+) -> dict[str, float | None]:
     """Commands/s through a real decider process: from the first send to the last outcome."""
     env = {
         **base_env,
@@ -47,17 +43,7 @@ async def decide(
         "RECTRACK_HOME": str(settings.home),
         "RECTRACK_LOG_LEVEL": "warning",
     }
-    decider = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "services.cli",
-        "run",
-        "-c",
-        "decider",
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    decider = await start_component(env, "decider")
     gateway = CommandGateway(settings)
     await gateway.start()
     try:
@@ -113,8 +99,8 @@ async def raw_produce_consume(settings: Settings, lines: list[bytes]) -> dict[st
 
 
 async def replay(settings: Settings) -> dict[str, float]:
-    """Events/s to rebuild the read models from offset 0 into a fresh schema."""
-    fresh = dataclasses.replace(settings, db_schema=f"bench_replay_{uuid.uuid4().hex[:8]}")
+    """Events/s to rebuild the read models from offset 0 into `settings.db_schema` (fresh)."""
+    fresh = settings
     pool = await create_pool(fresh, max_size=1)
     consumer = reader(settings)
     await consumer.start()
@@ -125,7 +111,6 @@ async def replay(settings: Settings) -> dict[str, float]:
             started = time.perf_counter()
             events = await catch_up(consumer, conn, settings.topics.events, ends, None, started)
             seconds = time.perf_counter() - started
-            await conn.execute(f"DROP SCHEMA {quote_schema(fresh.db_schema)} CASCADE")
     finally:
         await consumer.stop()
         await pool.close()
@@ -164,12 +149,22 @@ async def raw_read_copy(settings: Settings) -> dict[str, float]:
     return {"raw_read_copy_per_s": round(total / seconds, 1)}
 
 
-async def run(events: int, seed: int, env: dict[str, str] | None = None) -> dict[str, Any]:
+async def run(
+    events: int,
+    seed: int,
+    env: dict[str, str] | None = None,
+    *,
+    query_seconds: float = 20,
+    ingest_rate: float = 200,
+) -> dict[str, Any]:
     """Every measurement, side by side, on a fresh history of `events` commands."""
     env = dict(os.environ) if env is None else env
     base = Settings.from_env(env)
+    run_id = uuid.uuid4().hex[:6]
     settings = dataclasses.replace(
-        base, topic_prefix=f"bench-{events}-{seed}-{uuid.uuid4().hex[:4]}."
+        base,
+        topic_prefix=f"bench-{events}-{seed}-{run_id}.",
+        db_schema=f"bench_replay_{run_id}",
     )
     await ensure_topics(settings)
     lines = list(commands(events, seed))
@@ -178,12 +173,26 @@ async def run(events: int, seed: int, env: dict[str, str] | None = None) -> dict
     result |= await raw_produce_consume(settings, lines)
     result |= await replay(settings)
     result |= await raw_read_copy(settings)
+    try:
+        result |= await under_ingest(settings, lines, env, rate=ingest_rate, seconds=query_seconds)
+    finally:
+        await _drop_schema(settings)
     result["decide_vs_raw"] = round(result["decide_per_s"] / result["raw_produce_consume_per_s"], 3)
     result["replay_vs_raw"] = round(result["replay_per_s"] / result["raw_read_copy_per_s"], 3)
-    result["peak_rss_mb_bench_process"] = round(
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
-    )
+    result["peak_rss_mb"] = {
+        **result.pop("peak_rss_mb"),
+        "decider_during_decide": result.pop("decider_peak_rss_mb"),
+        "bench_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
     return result
+
+
+async def _drop_schema(settings: Settings) -> None:
+    pool = await create_pool(settings, max_size=1)
+    try:
+        await pool.execute(f"DROP SCHEMA IF EXISTS {quote_schema(settings.db_schema)} CASCADE")
+    finally:
+        await pool.close()
 
 
 def main() -> None:
@@ -191,9 +200,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--query-seconds", type=float, default=20)
+    parser.add_argument("--ingest-rate", type=float, default=200)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    publish(asyncio.run(run(args.events, args.seed)), args.out)
+    result = run(
+        args.events, args.seed, query_seconds=args.query_seconds, ingest_rate=args.ingest_rate
+    )
+    publish(asyncio.run(result), args.out)
 
 
 if __name__ == "__main__":

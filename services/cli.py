@@ -66,13 +66,20 @@ def bench_generate(
 def bench_run(
     events: Annotated[int, typer.Option(help="Size of the synthetic history.")] = 10_000,
     seed: Annotated[int, typer.Option()] = 1,
+    query_seconds: Annotated[
+        float, typer.Option(help="How long queries are timed, at idle and again under ingest.")
+    ] = 20,
+    ingest_rate: Annotated[
+        float, typer.Option(help="Commands/s sent while the queries are timed under ingest.")
+    ] = 200,
     out: Annotated[Path | None, typer.Option("-o", "--out")] = None,
 ) -> None:
-    """Decider vs raw produce/consume and replay vs raw read + COPY, in one run."""
+    """Decider vs raw, replay vs raw, then queries while ingest runs, and peak memory."""
     from bench.results import publish
     from bench.run import run as run_bench
 
-    publish(asyncio.run(run_bench(events, seed)), out)
+    result = run_bench(events, seed, query_seconds=query_seconds, ingest_rate=ingest_rate)
+    publish(asyncio.run(result), out)
 
 
 # A fixed width when not on a terminal keeps piped output and CI logs readable.

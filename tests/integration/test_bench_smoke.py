@@ -12,7 +12,7 @@ pytestmark = pytest.mark.integration
 async def test_the_benchmark_harness_runs_and_reports_every_figure(
     run_env: dict[str, str], settings: Settings
 ) -> None:
-    result = await run(300, seed=3, env=run_env)
+    result = await run(300, seed=3, env=run_env, query_seconds=2, ingest_rate=50)
     assert result["decide_accepted"] == 299
     assert result["replay_events"] == 300
     for key in (
@@ -24,6 +24,13 @@ async def test_the_benchmark_harness_runs_and_reports_every_figure(
         "replay_vs_raw",
     ):
         assert result[key] > 0, key
+    for phase in ("queries_idle", "queries_under_ingest"):
+        for query in ("report_all", "report_one_inspection", "history"):
+            figures = result[phase][query]
+            assert figures["n"] > 0 and 0 < figures["p50_ms"] <= figures["p99_ms"], (phase, query)
+    assert result["ingest_sent_per_s"] > 0
+    for process in ("decider", "projector", "api", "bench_process", "decider_during_decide"):
+        assert result["peak_rss_mb"][process] > 0, process
 
 
 async def test_the_peer_benchmark_runs(settings: Settings) -> None:
