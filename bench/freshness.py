@@ -45,7 +45,7 @@ async def _measure(
     async def watch_outcomes() -> None:
         while True:
             now = time.perf_counter()
-            arrived = {cid for cid in waiting if cid in gateway.outcomes}
+            arrived = gateway.outcomes.known(waiting)
             for cid in arrived:
                 accepted_at[cid] = now
             waiting.difference_update(arrived)

@@ -2,7 +2,8 @@
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
 from uuid import UUID
 
 import structlog
@@ -18,6 +19,66 @@ from services.commands import Command, dump_command
 
 Progress = Callable[[int, int], None]
 log = structlog.get_logger(__name__)
+KEEP_RECENT = 50_000
+
+
+class OutcomeBook:
+    """The outcomes a process may still be asked for, in memory that does not grow with the log.
+
+    Outcomes of commands this process sent and has not yet collected are held until collected;
+    of the others only the most recent `keep_recent` are kept (for status polls).
+    """
+
+    def __init__(self, keep_recent: int = KEEP_RECENT) -> None:
+        self.keep_recent = keep_recent
+        self._expected: set[UUID] = set()
+        self._held: dict[UUID, Outcome] = {}
+        self._recent: OrderedDict[UUID, Outcome] = OrderedDict()
+
+    def expect(self, command_ids: Iterable[UUID]) -> None:
+        """Hold these commands' outcomes, already arrived or to come, until released."""
+        for cid in command_ids:
+            self._expected.add(cid)
+            if cid in self._recent:
+                self._held[cid] = self._recent.pop(cid)
+
+    def release(self, command_ids: Iterable[UUID]) -> None:
+        """Stop holding these outcomes: they join the recent ones."""
+        for cid in command_ids:
+            self._expected.discard(cid)
+            if cid in self._held:
+                self._remember(cid, self._held.pop(cid))
+
+    def add(self, outcome: Outcome) -> None:
+        """Record an outcome; the first one seen for a command stands."""
+        cid = outcome.command_id
+        if cid in self._held or cid in self._recent:
+            return
+        if cid in self._expected:
+            self._held[cid] = outcome
+        else:
+            self._remember(cid, outcome)
+
+    def get(self, command_id: UUID) -> Outcome | None:
+        """The outcome of a command, if this process knows it."""
+        return self._held.get(command_id) or self._recent.get(command_id)
+
+    def known(self, command_ids: Iterable[UUID]) -> set[UUID]:
+        """Which of these commands have a known outcome."""
+        return {cid for cid in command_ids if cid in self._held or cid in self._recent}
+
+    def forget(self, command_id: UUID) -> None:
+        """Drop a known outcome (so a resent command's outcome is awaited afresh)."""
+        self._held.pop(command_id, None)
+        self._recent.pop(command_id, None)
+
+    def __len__(self) -> int:
+        return len(self._held) + len(self._recent)
+
+    def _remember(self, cid: UUID, outcome: Outcome) -> None:
+        self._recent[cid] = outcome
+        while len(self._recent) > self.keep_recent:
+            self._recent.popitem(last=False)
 
 
 class CommandGateway:
@@ -27,7 +88,7 @@ class CommandGateway:
         self.settings = settings
         self.producer: AIOKafkaProducer = durable_producer(settings)
         self.outcome_reader: AIOKafkaConsumer = reader(settings)
-        self.outcomes: dict[UUID, Outcome] = {}
+        self.outcomes = OutcomeBook()
         self._arrived = asyncio.Condition()
         self._pump: asyncio.Task[None] | None = None
 
@@ -66,12 +127,15 @@ class CommandGateway:
             async with self._arrived:
                 for records in batches.values():
                     for record in records:
-                        outcome = parse_outcome(record.value)
-                        self.outcomes.setdefault(outcome.command_id, outcome)
+                        self.outcomes.add(parse_outcome(record.value))
                 self._arrived.notify_all()
 
     async def send(self, commands: Sequence[Command]) -> None:
-        """Append commands to the commands topic, keyed by inspection; wait for the broker's ack."""
+        """Append commands to the commands topic, keyed by inspection; wait for the broker's ack.
+
+        Their outcomes are held until `wait_for` collects them.
+        """
+        self.outcomes.expect(c.command_id for c in commands)
         futures = [
             await self.producer.send(
                 self.settings.topics.commands,
@@ -89,17 +153,25 @@ class CommandGateway:
     async def wait_for(
         self, command_ids: Sequence[UUID], *, timeout: float, progress: Progress | None = None
     ) -> dict[UUID, Outcome]:
-        """Outcomes of these commands that arrive within the timeout."""
+        """Outcomes of these commands that arrive within the timeout; then they are released."""
         wanted = set(command_ids)
-        deadline = time.monotonic() + timeout
+        self.outcomes.expect(wanted)
+        try:
+            return await self._collect(wanted, time.monotonic() + timeout, progress)
+        finally:
+            self.outcomes.release(wanted)
+
+    async def _collect(
+        self, wanted: set[UUID], deadline: float, progress: Progress | None
+    ) -> dict[UUID, Outcome]:
         async with self._arrived:
             while True:
-                done = wanted & self.outcomes.keys()
+                done = self.outcomes.known(wanted)
                 if progress:
                     progress(len(done), len(wanted))
                 remaining = deadline - time.monotonic()
                 if done == wanted or remaining <= 0:
-                    return {cid: self.outcomes[cid] for cid in done}
+                    return {cid: outcome for cid in done if (outcome := self.outcomes.get(cid))}
                 try:
                     await asyncio.wait_for(self._arrived.wait(), timeout=remaining)
                 except TimeoutError:

@@ -59,12 +59,12 @@ async def test_sigkill_mid_stream_then_restart_loses_and_doubles_nothing(
         await gateway.send(progress)
         ids = [c.command_id for c in progress]
         for _ in range(400):  # kill once some, not all, are decided
-            if len(ids) > len(set(ids) & gateway.outcomes.keys()) >= 20:
+            if len(ids) > len(gateway.outcomes.known(ids)) >= 20:
                 break
             await asyncio.sleep(0.01)
         decider.send_signal(signal.SIGKILL)
         decider.wait()
-        decided_before_kill = len(set(ids) & gateway.outcomes.keys())
+        decided_before_kill = len(gateway.outcomes.known(ids))
         assert decided_before_kill < COMMANDS, "the decider finished before it could be killed"
 
         decider = start_component(env, "decider")
@@ -79,7 +79,7 @@ async def test_sigkill_mid_stream_then_restart_loses_and_doubles_nothing(
             ],
             timeout=30,
         )
-        gateway.outcomes.pop(early.command_id)
+        gateway.outcomes.forget(early.command_id)
         repeated = (await gateway.submit([early], timeout=30))[early.command_id]
     finally:
         decider.send_signal(signal.SIGTERM)

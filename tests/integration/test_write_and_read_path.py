@@ -59,7 +59,7 @@ async def test_the_same_command_twice_appends_one_event(
 ) -> None:
     insp = publish()
     first = await gateway.submit([insp], timeout=30)
-    gateway.outcomes.pop(insp.command_id)
+    gateway.outcomes.forget(insp.command_id)
     second = await gateway.submit([insp], timeout=30)
     assert first[insp.command_id].event_ids == second[insp.command_id].event_ids
     events = [parse_event(v) for v in await read_events(stack)]
