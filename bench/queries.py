@@ -100,6 +100,29 @@ async def _query_loop(
     return latencies
 
 
+def _progress(recommendation_id: str, position: str) -> Command:
+    return parse_command(
+        {
+            "type": "ReportProgress",
+            "data": {
+                "recommendation_id": recommendation_id,
+                "position": position,
+                "delivery_status": "on_track",
+            },
+            "actor": ADMIN,
+        }
+    )
+
+
+async def _decider_ready(gateway: CommandGateway, history: History, since: float) -> float:
+    """Seconds from `since` until a fresh decider answers a command: its catch-up of the log."""
+    probe = _progress(history.recommendations[-1], "probe")
+    outcomes = await gateway.submit([probe], timeout=3600)
+    if probe.command_id not in outcomes:
+        raise TimeoutError("the decider did not answer within an hour")
+    return round(time.perf_counter() - since, 2)
+
+
 async def _ingest(
     gateway: CommandGateway, history: History, rate: float, stop: asyncio.Event
 ) -> int:
@@ -108,18 +131,7 @@ async def _ingest(
     tasks: list[asyncio.Task[None]] = []
     while not stop.is_set():
         rid = history.recommendations[-1 - sent % min(len(history.recommendations), 500)]
-        command: Command = parse_command(
-            {
-                "type": "ReportProgress",
-                "data": {
-                    "recommendation_id": rid,
-                    "position": f"q{sent}",
-                    "delivery_status": "on_track",
-                },
-                "actor": ADMIN,
-            }
-        )
-        tasks.append(asyncio.create_task(gateway.send([command])))
+        tasks.append(asyncio.create_task(gateway.send([_progress(rid, f"q{sent}")])))
         sent += 1
         await asyncio.sleep(max(0.0, started + sent / rate - time.perf_counter()))
     await asyncio.gather(*tasks)
@@ -159,12 +171,14 @@ async def under_ingest(
         "RECTRACK_LOG_LEVEL": "warning",
     }
     history = History.of(lines)
-    processes = {name: await start_component(env, name) for name in COMPONENTS}
     gateway = CommandGateway(settings)
+    await gateway.start()
+    started = time.perf_counter()
+    processes = {name: await start_component(env, name) for name in COMPONENTS}
     rng = random.Random(7)
     try:
+        decider_ready = await _decider_ready(gateway, history, started)
         await _wait_for_api(port, processes["api"])
-        await gateway.start()
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
             idle = await _query_loop(client, history, seconds, rng)
             stop = asyncio.Event()
@@ -181,6 +195,7 @@ async def under_ingest(
             process.terminate()
         await asyncio.gather(*(p.wait() for p in processes.values()))
     return {
+        "decider_ready_seconds": decider_ready,
         "queries_seconds_each": seconds,
         "queries_idle": idle.summary(),
         "queries_under_ingest": loaded.summary(),

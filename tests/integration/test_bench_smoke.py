@@ -28,7 +28,7 @@ async def test_the_benchmark_harness_runs_and_reports_every_figure(
         for query in ("report_all", "report_one_inspection", "history"):
             figures = result[phase][query]
             assert figures["n"] > 0 and 0 < figures["p50_ms"] <= figures["p99_ms"], (phase, query)
-    assert result["ingest_sent_per_s"] > 0
+    assert result["ingest_sent_per_s"] > 0 and result["decider_ready_seconds"] > 0
     for process in ("decider", "projector", "api", "bench_process", "decider_during_decide"):
         assert result["peak_rss_mb"][process] > 0, process
 
