@@ -28,6 +28,8 @@ class CommandGateway:
         self.producer: AIOKafkaProducer = durable_producer(settings)
         self.outcome_reader: AIOKafkaConsumer = reader(settings)
         self.outcomes: dict[UUID, Outcome] = {}
+        # Command ids in the order their outcomes arrived, so a waiter looks only at new ones.
+        self._arrivals: list[UUID] = []
         self._arrived = asyncio.Condition()
         self._pump: asyncio.Task[None] | None = None
 
@@ -67,7 +69,9 @@ class CommandGateway:
                 for records in batches.values():
                     for record in records:
                         outcome = parse_outcome(record.value)
-                        self.outcomes.setdefault(outcome.command_id, outcome)
+                        if outcome.command_id not in self.outcomes:
+                            self.outcomes[outcome.command_id] = outcome
+                            self._arrivals.append(outcome.command_id)
                 self._arrived.notify_all()
 
     async def send(self, commands: Sequence[Command]) -> None:
@@ -93,13 +97,18 @@ class CommandGateway:
         wanted = set(command_ids)
         deadline = time.monotonic() + timeout
         async with self._arrived:
+            # Comparing every wanted id on each wake-up was quadratic in a large load.
+            missing = wanted - self.outcomes.keys()
+            seen = len(self._arrivals)
             while True:
-                done = wanted & self.outcomes.keys()
+                missing.difference_update(self._arrivals[seen:])
+                seen = len(self._arrivals)
                 if progress:
-                    progress(len(done), len(wanted))
+                    progress(len(wanted) - len(missing), len(wanted))
                 remaining = deadline - time.monotonic()
-                if done == wanted or remaining <= 0:
-                    return {cid: self.outcomes[cid] for cid in done}
+                if not missing or remaining <= 0:
+                    arrived = wanted - missing
+                    return {cid: o for cid in arrived if (o := self.outcomes.get(cid)) is not None}
                 try:
                     await asyncio.wait_for(self._arrived.wait(), timeout=remaining)
                 except TimeoutError:
