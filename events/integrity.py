@@ -26,10 +26,17 @@ def digest(doc: dict[str, Any]) -> str:
     return hashlib.sha256(canonical(doc)).hexdigest()
 
 
+def seal_document(doc: dict[str, Any], prev_hash: str | None) -> dict[str, Any]:
+    """An event document (the envelope dumped in JSON mode) linked and carrying its hash."""
+    linked = {**doc, "prev_hash": prev_hash}
+    linked[HASH_FIELD] = digest(linked)
+    return linked
+
+
 def seal(envelope: Envelope, prev_hash: str | None) -> Envelope:
     """The envelope linked to its stream's previous event and carrying its own hash."""
-    linked = envelope.model_copy(update={"prev_hash": prev_hash, "hash": ""})
-    return linked.model_copy(update={"hash": digest(linked.model_dump(mode="json"))})
+    sealed = seal_document(envelope.model_dump(mode="json"), prev_hash)
+    return envelope.model_copy(update={"prev_hash": prev_hash, HASH_FIELD: sealed[HASH_FIELD]})
 
 
 def chain_break(doc: dict[str, Any], expected_prev: str | None) -> str | None:

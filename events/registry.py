@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from events.committee import CommitteeUpdateRecorded
 from events.envelope import Envelope, EventData
 from events.inspection import InspectionPublished
+from events.integrity import HASH_FIELD, seal_document
 from events.outcome import Outcome
 from events.recommendation import (
     ClosureProposed,
@@ -59,6 +60,17 @@ def event_type_name(data: EventData) -> str:
 def dump_event(envelope: Envelope) -> bytes:
     """Canonical JSON bytes of an envelope (sorted keys, so hashes are stable)."""
     return orjson.dumps(envelope.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+
+
+def seal_and_dump(envelope: Envelope, prev_hash: str | None) -> tuple[Envelope, bytes]:
+    """The sealed envelope and its bytes, as `seal` then `dump_event` give them.
+
+    The envelope is dumped once: the document the hash covers is the one written, which
+    saves the decider a second dump and two model copies per event.
+    """
+    doc = seal_document(envelope.model_dump(mode="json"), prev_hash)
+    sealed = envelope.model_copy(update={"prev_hash": prev_hash, HASH_FIELD: doc[HASH_FIELD]})
+    return sealed, orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
 
 
 def _upcast(event_type: str, version: int, data: dict[str, Any]) -> dict[str, Any]:

@@ -214,21 +214,21 @@ def parse_command(doc: object) -> Command:
     """Validate a decoded command document; raise InvalidCommand naming the fields at fault."""
     if not isinstance(doc, dict):
         raise InvalidCommand([{"field": "(command)", "reason": "must be a JSON object"}])
-    command_id = _salvage_command_id(doc)
+    # The command id is salvaged only for a failing command: valid ones parse it anyway.
     type_name = doc.get("type")
     model = COMMAND_TYPES.get(type_name) if isinstance(type_name, str) else None
     if model is None:
         known = ", ".join(COMMAND_TYPES)
         reason = f"unknown command type {type_name!r}; expected one of {known}"
-        raise InvalidCommand([{"field": "type", "reason": reason}], command_id)
+        raise InvalidCommand([{"field": "type", "reason": reason}], _salvage_command_id(doc))
     try:
         data = model.model_validate(doc.get("data"))
     except ValidationError as exc:
-        raise InvalidCommand(_field_errors(exc, "data."), command_id) from exc
+        raise InvalidCommand(_field_errors(exc, "data."), _salvage_command_id(doc)) from exc
     try:
         return Command.model_validate({**doc, "data": data})
     except ValidationError as exc:
-        raise InvalidCommand(_field_errors(exc), command_id) from exc
+        raise InvalidCommand(_field_errors(exc), _salvage_command_id(doc)) from exc
 
 
 def parse_command_bytes(raw: bytes) -> Command:

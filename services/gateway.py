@@ -89,6 +89,9 @@ class CommandGateway:
         self.producer: AIOKafkaProducer = durable_producer(settings)
         self.outcome_reader: AIOKafkaConsumer = reader(settings)
         self.outcomes = OutcomeBook()
+        # The ids each wait_for still misses: the pump strikes arrivals off, so a waiter never
+        # rescans what it awaits (that was quadratic in a large load).
+        self._missing: list[set[UUID]] = []
         self._arrived = asyncio.Condition()
         self._pump: asyncio.Task[None] | None = None
 
@@ -127,7 +130,10 @@ class CommandGateway:
             async with self._arrived:
                 for records in batches.values():
                     for record in records:
-                        self.outcomes.add(parse_outcome(record.value))
+                        outcome = parse_outcome(record.value)
+                        self.outcomes.add(outcome)
+                        for missing in self._missing:
+                            missing.discard(outcome.command_id)
                 self._arrived.notify_all()
 
     async def send(self, commands: Sequence[Command]) -> None:
@@ -156,22 +162,27 @@ class CommandGateway:
         """Outcomes of these commands that arrive within the timeout; then they are released."""
         wanted = set(command_ids)
         self.outcomes.expect(wanted)
+        missing = wanted - self.outcomes.known(wanted)
+        self._missing.append(missing)
         try:
-            return await self._collect(wanted, time.monotonic() + timeout, progress)
+            await self._until_none_missing(
+                missing, len(wanted), time.monotonic() + timeout, progress
+            )
         finally:
+            self._missing = [m for m in self._missing if m is not missing]
             self.outcomes.release(wanted)
+        return {cid: outcome for cid in wanted - missing if (outcome := self.outcomes.get(cid))}
 
-    async def _collect(
-        self, wanted: set[UUID], deadline: float, progress: Progress | None
-    ) -> dict[UUID, Outcome]:
+    async def _until_none_missing(
+        self, missing: set[UUID], wanted: int, deadline: float, progress: Progress | None
+    ) -> None:
         async with self._arrived:
             while True:
-                done = self.outcomes.known(wanted)
                 if progress:
-                    progress(len(done), len(wanted))
+                    progress(wanted - len(missing), wanted)
                 remaining = deadline - time.monotonic()
-                if done == wanted or remaining <= 0:
-                    return {cid: outcome for cid in done if (outcome := self.outcomes.get(cid))}
+                if not missing or remaining <= 0:
+                    return
                 try:
                     await asyncio.wait_for(self._arrived.wait(), timeout=remaining)
                 except TimeoutError:

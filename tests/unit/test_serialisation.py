@@ -1,14 +1,16 @@
 """Bytes in and out: events round-trip, bad input names its field."""
 
 from datetime import UTC, date, datetime
+from hashlib import sha256
 from uuid import uuid4
 
 import orjson
 import pytest
 
 from events.envelope import Actor, Envelope
+from events.integrity import chain_break, seal
 from events.recommendation import EvidenceSubmitted, ProgressReported
-from events.registry import UnreadableEvent, dump_event, parse_event
+from events.registry import UnreadableEvent, dump_event, parse_event, seal_and_dump
 from services.commands import InvalidCommand, dump_command, parse_command, parse_command_bytes
 from tests.builders import INSPECTOR, publish
 
@@ -44,6 +46,25 @@ def test_event_round_trips_with_typed_data() -> None:
 def test_dump_is_canonical() -> None:
     raw = dump_event(envelope())
     assert raw == orjson.dumps(orjson.loads(raw), option=orjson.OPT_SORT_KEYS)
+
+
+@pytest.mark.parametrize("prev_hash", [None, "b" * 64])
+def test_seal_and_dump_writes_the_bytes_of_seal_then_dump(prev_hash: str | None) -> None:
+    unsealed = envelope()
+    sealed, raw = seal_and_dump(unsealed, prev_hash)
+    assert sealed == seal(unsealed, prev_hash)
+    assert raw == dump_event(seal(unsealed, prev_hash))
+    assert chain_break(orjson.loads(raw), prev_hash) is None
+
+
+def test_hash_is_sha256_of_the_sorted_document_without_its_hash() -> None:
+    # The projector and `rectrack verify` recompute exactly this; it must never drift.
+    sealed, raw = seal_and_dump(envelope(), "c" * 64)
+    doc = orjson.loads(raw)
+    content = {k: v for k, v in doc.items() if k != "hash"}
+    expected = sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    assert sealed.hash == doc["hash"] == expected
+    assert doc["prev_hash"] == "c" * 64
 
 
 @pytest.mark.parametrize(
