@@ -10,6 +10,7 @@ from events.topics import Message
 from infra.database import create_pool, migrate
 from infra.faust_app import finish_before_ack, make_app, raw_topic, take_messages
 from infra.settings import Settings
+from projections.batch_writer import write_recommendations
 from projections.checkpoint import BatchResult, apply_batch
 from projections.recommendations import project as recommendations
 
@@ -32,6 +33,7 @@ async def project_with_retry(pool: asyncpg.Pool, topic: str, records: list[Messa
                     topic=topic,
                     messages=records,
                     project=recommendations.project,
+                    write_batch=write_recommendations,
                 )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             delay = RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)]
