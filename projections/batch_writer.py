@@ -13,12 +13,14 @@ from events.envelope import Envelope
 from projections.checkpoint import NeedsCare, columns
 from projections.recommendations.fold import (
     ADD_COUNTS,
+    CHANGING_COLUMNS,
     CLOSE_OPEN_STATES,
     COMMITTEE_COLUMNS,
     INSPECTION_COLUMNS,
     RECOMMENDATION_COLUMNS,
     STATE_COLUMNS,
-    UPSERT_RECOMMENDATIONS,
+    STORED_COLUMNS,
+    UPDATE_RECOMMENDATIONS,
     Conflict,
     fold,
 )
@@ -29,7 +31,9 @@ async def write_recommendations(conn: asyncpg.Connection, envelopes: Sequence[En
     """Write a batch's effect on the recommendations read model (not its stream heads)."""
     rec_ids = {getattr(e.data, "recommendation_id", None) for e in envelopes} - {None}
     stored = await conn.fetch(
-        "SELECT * FROM recommendations WHERE recommendation_id = ANY($1::text[])", list(rec_ids)
+        f"SELECT {', '.join(STORED_COLUMNS)} FROM recommendations "  # noqa: S608
+        "WHERE recommendation_id = ANY($1::text[])",
+        list(rec_ids),
     )
     try:
         rows = fold(envelopes, {r["recommendation_id"]: dict(r) for r in stored})
@@ -38,9 +42,11 @@ async def write_recommendations(conn: asyncpg.Connection, envelopes: Sequence[En
     await _copy(conn, "event_log", EVENT_LOG_COLUMNS, rows.event_log)
     await _copy(conn, "inspections", INSPECTION_COLUMNS, rows.inspections)
     await _copy(conn, "committee_updates", COMMITTEE_COLUMNS, rows.committee_updates)
-    if rows.recommendations:
+    await _copy(conn, "recommendations", RECOMMENDATION_COLUMNS, rows.new_recommendations)
+    if rows.changed_recommendations:
         await conn.execute(
-            UPSERT_RECOMMENDATIONS, *columns(rows.recommendations, len(RECOMMENDATION_COLUMNS))
+            UPDATE_RECOMMENDATIONS,
+            *columns(rows.changed_recommendations, len(CHANGING_COLUMNS) + 1),
         )
     if rows.closed_before:
         # Before the new intervals go in, or it would close the newest of them too.

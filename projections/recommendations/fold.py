@@ -48,6 +48,25 @@ RECOMMENDATION_COLUMNS = (
     "last_event_id",
     "last_effective_date",
 )
+# What later events change; the rest is set once when the recommendation is issued.
+CHANGING_COLUMNS = (
+    "owner_team",
+    "owner_role",
+    "target_date",
+    "original_target_date",
+    "target_date_revisions",
+    "delivery_status",
+    "delay_reason",
+    "latest_position",
+    "closure_pending",
+    "last_decision",
+    "decision_date",
+    "stream_version",
+    "last_event_id",
+    "last_effective_date",
+)
+# What fold needs of a stored recommendation: what it changes, and what decides the counts.
+STORED_COLUMNS = ("recommendation_id", "inspection_id", "kind", "tracked", *CHANGING_COLUMNS)
 STATE_COLUMNS = (
     "recommendation_id",
     "stream_version",
@@ -74,37 +93,31 @@ INSPECTION_COLUMNS = (
     "last_event_id",
 )
 COMMITTEE_COLUMNS = ("committee", "meeting_date", "title", "recorded_at", "event_id")
-_REC_TYPES = (
-    "text",
-    "text",
-    "int",
-    "text",
-    "text",
-    "bool",
-    "date",
-    "timestamptz",
-    "text",
-    "text",
-    "date",
-    "date",
-    "int",
-    "text",
-    "text",
-    "text",
-    "bool",
-    "text",
-    "date",
-    "int",
-    "uuid",
-    "date",
-)
-# One parameter per column, each an array of the batch's values ($1::text[], ...).
-UPSERT_RECOMMENDATIONS = (
-    f"INSERT INTO recommendations ({', '.join(RECOMMENDATION_COLUMNS)}) "  # noqa: S608
-    "SELECT * FROM unnest("
-    + ", ".join(f"${n}::{t}[]" for n, t in enumerate(_REC_TYPES, start=1))
-    + ") ON CONFLICT (recommendation_id) DO UPDATE SET "
-    + ", ".join(f"{c} = EXCLUDED.{c}" for c in RECOMMENDATION_COLUMNS[1:])
+_TYPES = {
+    "int": ("number", "target_date_revisions", "stream_version"),
+    "bool": ("tracked", "closure_pending"),
+    "date": (
+        "issued_on",
+        "target_date",
+        "original_target_date",
+        "decision_date",
+        "last_effective_date",
+    ),
+    "timestamptz": ("issued_recorded_at",),
+    "uuid": ("last_event_id",),
+}
+_TYPE_OF = {column: sql for sql, names in _TYPES.items() for column in names}
+# One array parameter per column ($1::text[], ...), the recommendation id first.
+UPDATE_RECOMMENDATIONS = (
+    "UPDATE recommendations r SET "  # noqa: S608
+    + ", ".join(f"{c} = u.{c}" for c in CHANGING_COLUMNS)
+    + " FROM unnest("
+    + ", ".join(
+        f"${n}::{_TYPE_OF.get(c, 'text')}[]"
+        for n, c in enumerate(("recommendation_id", *CHANGING_COLUMNS), start=1)
+    )
+    + f") AS u(recommendation_id, {', '.join(CHANGING_COLUMNS)}) "
+    "WHERE r.recommendation_id = u.recommendation_id"
 )
 CLOSE_OPEN_STATES = (
     "UPDATE recommendation_states s SET valid_to = c.valid_to, superseded_at = c.superseded_at "
@@ -136,8 +149,10 @@ class Folded:
     event_log: list[tuple[Any, ...]] = field(default_factory=list)
     inspections: list[tuple[Any, ...]] = field(default_factory=list)
     committee_updates: list[tuple[Any, ...]] = field(default_factory=list)
-    # Final rows of every recommendation the batch changed, in RECOMMENDATION_COLUMNS order.
-    recommendations: list[tuple[Any, ...]] = field(default_factory=list)
+    # Recommendations issued in the batch, as they end it, in RECOMMENDATION_COLUMNS order.
+    new_recommendations: list[tuple[Any, ...]] = field(default_factory=list)
+    # Stored recommendations the batch changed: the id, then CHANGING_COLUMNS.
+    changed_recommendations: list[tuple[Any, ...]] = field(default_factory=list)
     # (recommendation_id, valid_to, superseded_at) for intervals left open by earlier batches.
     closed_before: list[tuple[str, date, datetime]] = field(default_factory=list)
     # New intervals, in STATE_COLUMNS order.
@@ -172,18 +187,20 @@ class _Batch:
 def fold(envelopes: Iterable[Envelope], current: Mapping[str, Row]) -> Folded:
     """The rows that projecting `envelopes` in order writes, given the recommendations' rows.
 
-    `current` holds the stored row (column name -> value) of every recommendation the events
-    name that exists already. Raises Conflict where the statements would fail (a recommendation
-    issued twice) and TypeError for an event type with no projection.
+    `current` holds the stored row (STORED_COLUMNS at least) of every recommendation the
+    events name that exists already. Raises Conflict where the statements would fail (a
+    recommendation issued twice) and TypeError for an event type with no projection.
     """
     batch = _Batch(current)
     for envelope in envelopes:
         batch.out.event_log.append(event_log_row(envelope))
         _apply(batch, envelope)
     out = batch.out
-    out.recommendations = [
-        tuple(row[c] for c in RECOMMENDATION_COLUMNS) for row in batch.rows.values()
-    ]
+    for rec_id, row in batch.rows.items():
+        if rec_id in batch.current:
+            out.changed_recommendations.append((rec_id, *(row[c] for c in CHANGING_COLUMNS)))
+        else:
+            out.new_recommendations.append(tuple(row[c] for c in RECOMMENDATION_COLUMNS))
     out.states = [tuple(state) for state in batch.states]
     out.counts = [(insp, total, closed) for insp, (total, closed) in batch.counts.items()]
     return out

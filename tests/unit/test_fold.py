@@ -33,14 +33,14 @@ def test_an_event_for_an_unknown_recommendation_is_only_logged() -> None:
     )
     rows = fold(h.envelopes, {})
     assert len(rows.event_log) == 1
-    assert (rows.recommendations, rows.states, rows.closed_before) == ([], [], [])
+    assert (rows.new_recommendations, rows.states, rows.closed_before) == ([], [], [])
 
 
 def test_only_the_interval_open_before_the_batch_is_closed_by_statement() -> None:
     h = History()
     rid = h.rec(1)
     first = fold(h.envelopes, {})
-    stored = dict(zip(RECOMMENDATION_COLUMNS, first.recommendations[0], strict=True))
+    stored = dict(zip(RECOMMENDATION_COLUMNS, first.new_recommendations[0], strict=True))
     for team in ("a", "b"):
         h.add(rid, "2024-02-01", OwnerAssigned(recommendation_id=rid, team=team, owner_role="x"))
     rows = fold(h.envelopes[1:], {rid: stored})
