@@ -1,6 +1,8 @@
 """Apply a batch of log messages and the (partition, offset) checkpoint in one transaction."""
 
-from collections.abc import Awaitable, Callable, Sequence
+import gc
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,8 +55,10 @@ async def apply_batch(
         fresh = [m for m in ordered if m.offset >= next_offsets[m.partition]]
         result.skipped = len(ordered) - len(fresh)
         try:
-            async with conn.transaction():  # one savepoint for the batch: the fast path
-                await _apply_all(conn, fresh, project, write_batch)
+            # One savepoint for the batch: the fast path.
+            with _gc_paused():
+                async with conn.transaction():
+                    await _apply_all(conn, fresh, project, write_batch)
             result.applied = len(fresh)
         except (NeedsCare, *EVENT_ERRORS):
             # Some event is refused or fails: go event by event, recording each failure.
@@ -92,6 +96,24 @@ async def _lock_checkpoints(
         partitions,
     )
     return {r["partition"]: r["next_offset"] for r in rows}
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a batch takes the fast path.
+
+    A batch allocates tens of thousands of objects (documents, envelopes, rows) that stay alive
+    until it is written, and every collection their allocation triggers walks them all again:
+    at 100k events that was about a quarter of the projector's CPU time. Garbage in reference
+    cycles waits for the next collection after the batch; a batch is bounded, so is the wait.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class NeedsCare(Exception):
