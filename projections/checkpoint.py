@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 import orjson
+from asyncpg.exceptions._base import DataError as UnencodableArgument  # not re-exported
 
 from events.envelope import Envelope
 from events.integrity import chain_break
@@ -20,7 +21,14 @@ Projector = Callable[[Envelope], list[Statement]]
 BatchWriter = Callable[[asyncpg.Connection, Sequence[Envelope]], Awaitable[None]]
 
 # Errors that belong to one event (bad data, a duplicate) rather than to the database being away.
-EVENT_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
+# A value no column can hold (an integer out of range) already fails in asyncpg, before sending:
+# as a bind argument (its client-side DataError) or in a COPY (OverflowError).
+EVENT_ERRORS = (
+    asyncpg.DataError,
+    asyncpg.IntegrityConstraintViolationError,
+    UnencodableArgument,
+    OverflowError,
+)
 
 
 @dataclass

@@ -159,3 +159,37 @@ async def test_bulk_writer_builds_what_the_statements_build(
     monkeypatch.setattr(checkpoint, "_apply_all", refuse)
     one_by_one = await build(settings, messages, size, write_recommendations)
     assert bulk == rounds == one_by_one
+
+
+async def test_a_value_postgresql_cannot_hold_is_recorded_not_retried(settings: Settings) -> None:
+    h = History()
+    rid = h.rec(1)
+    h.add(
+        rid,
+        "2024-02-03",
+        TargetDateSet(
+            recommendation_id=rid,
+            target_date=date(2024, 6, 30),
+            reason="plan",
+            agreed_with_inspectorate=True,
+            original_target_date=date(2024, 6, 30),
+            revision=2**40,  # valid for the model, too big for an integer column
+        ),
+    )
+    own = dataclasses.replace(settings, db_schema=f"paths_{uuid.uuid4().hex[:8]}")
+    pool = await create_pool(own)
+    try:
+        await migrate(pool)
+        async with pool.acquire() as conn:
+            result = await apply_batch(
+                conn,
+                projection=recommendations.NAME,
+                topic="t",
+                messages=h.messages(),
+                project=recommendations.project,
+                write_batch=write_recommendations,
+            )
+            errors = await conn.fetchval("SELECT count(*) FROM projection_errors")
+    finally:
+        await pool.close()
+    assert (result.applied, result.failed, errors) == (1, 1, 1)
