@@ -145,12 +145,9 @@ async def _apply_all(
         "SELECT stream_id, stream_version, hash FROM stream_heads WHERE stream_id = ANY($1)",
         list({e.stream_id for e in envelopes}),
     )
-    heads = {r["stream_id"]: (r["stream_version"], r["hash"]) for r in rows}
-    for doc, envelope in zip(docs, envelopes, strict=True):
-        version, last_hash = heads.get(envelope.stream_id, (0, None))
-        if envelope.stream_version != version + 1 or chain_break(doc, last_hash):
-            raise NeedsCare
-        heads[envelope.stream_id] = (envelope.stream_version, envelope.hash)
+    heads = _verified_heads(
+        docs, envelopes, {r["stream_id"]: (r["stream_version"], r["hash"]) for r in rows}
+    )
     if write_batch is None:
         await _execute_in_rounds(conn, [(e.stream_id, _planned(project, e)) for e in envelopes])
     else:
@@ -162,6 +159,18 @@ async def _apply_all(
         "SET stream_version = EXCLUDED.stream_version, hash = EXCLUDED.hash",
         *columns([(stream, version, digest) for stream, (version, digest) in heads.items()], 3),
     )
+
+
+def _verified_heads(
+    docs: Sequence[Any], envelopes: Sequence[Envelope], heads: dict[str, tuple[int, str]]
+) -> dict[str, tuple[int, str]]:
+    """The streams' heads after the batch, each event checked against the one before it."""
+    for doc, envelope in zip(docs, envelopes, strict=True):
+        version, last_hash = heads.get(envelope.stream_id, (0, None))
+        if envelope.stream_version != version + 1 or chain_break(doc, last_hash):
+            raise NeedsCare
+        heads[envelope.stream_id] = (envelope.stream_version, envelope.hash)
+    return heads
 
 
 def columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
