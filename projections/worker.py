@@ -27,15 +27,26 @@ async def project_with_retry(pool: asyncpg.Pool, topic: str, records: list[Messa
     while True:
         try:
             async with pool.acquire() as conn:
-                return await apply_batch(
-                    conn,
-                    projection=recommendations.NAME,
-                    topic=topic,
-                    messages=records,
-                    project=recommendations.project,
-                    write_batch=write_recommendations,
-                )
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                try:
+                    return await apply_batch(
+                        conn,
+                        projection=recommendations.NAME,
+                        topic=topic,
+                        messages=records,
+                        project=recommendations.project,
+                        write_batch=write_recommendations,
+                    )
+                except BaseException:
+                    # A batch cut off mid-protocol (a COPY when PostgreSQL died) can leave the
+                    # connection unusable yet not closed; the pool must not hand it out again.
+                    conn.terminate()
+                    raise
+        except (
+            OSError,
+            asyncpg.PostgresError,
+            asyncpg.InterfaceError,
+            asyncpg.InternalClientError,
+        ) as exc:
             delay = RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)]
             log.warning(
                 "projection_retry", error=str(exc)[:300], retry_in=delay, events=len(records)
