@@ -89,13 +89,21 @@ def parse_event(raw: bytes) -> Envelope:
     """Parse bytes from the log into an envelope whose data is upcast to the current version."""
     try:
         doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise UnreadableEvent(f"unreadable event: {exc}") from exc
+    return parse_event_doc(doc)
+
+
+def parse_event_doc(doc: Any) -> Envelope:
+    """Like parse_event, for bytes the caller has already decoded; `doc` is left unchanged."""
+    try:
         event_type = doc["type"]
         model = EVENT_TYPES[event_type]
         version = int(doc.get("schema_version", 1))
         data = model.model_validate(_upcast(event_type, version, doc["data"]))
         current = current_version(event_type)
         return Envelope.model_validate({**doc, "data": data, "schema_version": current})
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, ValidationError) as exc:
+    except (AttributeError, KeyError, TypeError, ValueError, ValidationError) as exc:
         raise UnreadableEvent(f"unreadable event: {exc}") from exc
 
 

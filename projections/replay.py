@@ -18,6 +18,7 @@ from events.topics import Message
 from infra.database import create_pool, migrate, quote_schema
 from infra.kafka_clients import reader, topic_partitions
 from infra.settings import Settings
+from projections.batch_writer import write_recommendations
 from projections.checkpoint import apply_batch, checkpoints
 from projections.checksums import table_checksums
 from projections.recommendations import project as recommendations
@@ -79,6 +80,7 @@ async def catch_up(
                 topic=topic,
                 messages=messages,
                 project=recommendations.project,
+                write_batch=write_recommendations,
             )
             applied += len(messages)
         if progress:

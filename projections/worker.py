@@ -10,6 +10,7 @@ from events.topics import Message
 from infra.database import create_pool, migrate
 from infra.faust_app import finish_before_ack, make_app, raw_topic, take_messages
 from infra.settings import Settings
+from projections.batch_writer import write_recommendations
 from projections.checkpoint import BatchResult, apply_batch
 from projections.recommendations import project as recommendations
 
@@ -26,14 +27,26 @@ async def project_with_retry(pool: asyncpg.Pool, topic: str, records: list[Messa
     while True:
         try:
             async with pool.acquire() as conn:
-                return await apply_batch(
-                    conn,
-                    projection=recommendations.NAME,
-                    topic=topic,
-                    messages=records,
-                    project=recommendations.project,
-                )
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                try:
+                    return await apply_batch(
+                        conn,
+                        projection=recommendations.NAME,
+                        topic=topic,
+                        messages=records,
+                        project=recommendations.project,
+                        write_batch=write_recommendations,
+                    )
+                except BaseException:
+                    # A batch cut off mid-protocol (a COPY when PostgreSQL died) can leave the
+                    # connection unusable yet not closed; the pool must not hand it out again.
+                    conn.terminate()
+                    raise
+        except (
+            OSError,
+            asyncpg.PostgresError,
+            asyncpg.InterfaceError,
+            asyncpg.InternalClientError,
+        ) as exc:
             delay = RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)]
             log.warning(
                 "projection_retry", error=str(exc)[:300], retry_in=delay, events=len(records)

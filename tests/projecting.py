@@ -5,6 +5,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from events.topics import Message
+from projections.batch_writer import write_recommendations
 from projections.checkpoint import BatchResult, apply_batch
 from projections.recommendations import project as recommendations
 
@@ -19,4 +20,5 @@ async def project_messages(
         topic=topic,
         messages=messages,
         project=recommendations.project,
+        write_batch=write_recommendations,
     )

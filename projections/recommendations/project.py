@@ -2,8 +2,6 @@
 
 from functools import singledispatch
 
-import orjson
-
 from events.committee import CommitteeUpdateRecorded
 from events.envelope import Envelope, EventData
 from events.inspection import InspectionPublished
@@ -32,25 +30,46 @@ def project(envelope: Envelope) -> list[Statement]:
     return statements
 
 
+EVENT_LOG_COLUMNS = (
+    "event_id",
+    "stream_id",
+    "stream_version",
+    "type",
+    "effective_date",
+    "recorded_at",
+    "command_id",
+    "actor_name",
+    "actor_team",
+    "actor_role",
+    "loaded_by",
+    "data",
+)
+
+
+def event_log_row(e: Envelope) -> tuple[object, ...]:
+    """An event's event_log row, in EVENT_LOG_COLUMNS order (JSON columns as text)."""
+    return (
+        e.event_id,
+        e.stream_id,
+        e.stream_version,
+        e.type,
+        e.effective_date,
+        e.recorded_at,
+        e.command_id,
+        e.actor.name,
+        e.actor.team,
+        e.actor.role,
+        e.loaded_by.model_dump_json() if e.loaded_by else None,
+        e.data.model_dump_json(),
+    )
+
+
 def _log_row(e: Envelope) -> Statement:
     return Statement(
         "INSERT INTO event_log (event_id, stream_id, stream_version, type, effective_date, "
         "recorded_at, command_id, actor_name, actor_team, actor_role, loaded_by, data) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12::jsonb)",
-        (
-            e.event_id,
-            e.stream_id,
-            e.stream_version,
-            e.type,
-            e.effective_date,
-            e.recorded_at,
-            e.command_id,
-            e.actor.name,
-            e.actor.team,
-            e.actor.role,
-            orjson.dumps(e.loaded_by.model_dump()).decode() if e.loaded_by else None,
-            orjson.dumps(e.data.model_dump(mode="json")).decode(),
-        ),
+        event_log_row(e),
     )
 
 
