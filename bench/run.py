@@ -25,7 +25,7 @@ from bench.generate import commands
 from bench.processes import peak_rss_mb, start_component
 from bench.queries import under_ingest
 from bench.results import publish
-from infra.database import create_pool, migrate, quote_schema
+from infra.database import analyze, create_pool, migrate, quote_schema
 from infra.kafka_clients import durable_producer, ensure_topics, reader, topic_partitions
 from infra.settings import Settings
 from projections.replay import catch_up, end_offsets
@@ -110,6 +110,7 @@ async def replay(settings: Settings) -> dict[str, float]:
             ends = await end_offsets(consumer, settings.topics.events)
             started = time.perf_counter()
             events = await catch_up(consumer, conn, settings.topics.events, ends, None, started)
+            await analyze(conn, fresh.db_schema)  # as `rectrack replay` does before switching
             seconds = time.perf_counter() - started
     finally:
         await consumer.stop()

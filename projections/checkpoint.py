@@ -47,12 +47,12 @@ async def apply_batch(
     topic: str,
     messages: Sequence[Message],
     project: Projector,
-    write_batch: BatchWriter | None = None,
+    write_batch: BatchWriter,
 ) -> BatchResult:
     """Project messages past each partition's checkpoint; redelivered messages change nothing.
 
-    `project` gives each event's statements; `write_batch`, when given, writes a whole batch
-    with the same effect in bulk (the fast path), and `project` is the event-by-event fallback.
+    `write_batch` writes a whole verified batch in bulk (the fast path); `project` gives one
+    event's statements, for the event-by-event fallback that records each failure.
     """
     result = BatchResult()
     async with conn.transaction():
@@ -66,7 +66,7 @@ async def apply_batch(
             # One savepoint for the batch: the fast path.
             with _gc_paused():
                 async with conn.transaction():
-                    await _apply_all(conn, fresh, project, write_batch)
+                    await _apply_all(conn, fresh, write_batch)
             result.applied = len(fresh)
         except (NeedsCare, *EVENT_ERRORS):
             # Some event is refused or fails: go event by event, recording each failure.
@@ -129,10 +129,7 @@ class NeedsCare(Exception):
 
 
 async def _apply_all(
-    conn: asyncpg.Connection,
-    messages: Sequence[Message],
-    project: Projector,
-    write_batch: BatchWriter | None,
+    conn: asyncpg.Connection, messages: Sequence[Message], write_batch: BatchWriter
 ) -> None:
     """Apply a whole batch with the chain checked in memory; raise NeedsCare on any doubt."""
     try:
@@ -148,10 +145,7 @@ async def _apply_all(
     heads = _verified_heads(
         docs, envelopes, {r["stream_id"]: (r["stream_version"], r["hash"]) for r in rows}
     )
-    if write_batch is None:
-        await _execute_in_rounds(conn, [(e.stream_id, _planned(project, e)) for e in envelopes])
-    else:
-        await write_batch(conn, envelopes)
+    await write_batch(conn, envelopes)
     await conn.execute(
         "INSERT INTO stream_heads (stream_id, stream_version, hash) "
         "SELECT * FROM unnest($1::text[], $2::int[], $3::text[]) "
@@ -176,40 +170,6 @@ def _verified_heads(
 def columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
     """Rows turned into one list per column, for `unnest` of array parameters."""
     return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
-
-
-def _planned(project: Projector, envelope: Envelope) -> list[Statement]:
-    try:
-        return project(envelope)
-    except TypeError as exc:
-        raise NeedsCare from exc
-
-
-async def _execute_in_rounds(
-    conn: asyncpg.Connection, plans: list[tuple[str, list[Statement]]]
-) -> None:
-    """Run every event's statements, with far fewer round trips than one per statement.
-
-    Only the order within a stream matters (inspection counters are additions), so round r
-    takes the r-th event of every stream in the batch, and step k of a round runs the k-th
-    statement of each of those events, grouped by SQL text into one pipelined executemany.
-    """
-    rounds: list[list[list[Statement]]] = []
-    seen: dict[str, int] = {}
-    for stream, statements in plans:
-        index = seen.get(stream, 0)
-        seen[stream] = index + 1
-        if index == len(rounds):
-            rounds.append([])
-        rounds[index].append(statements)
-    for events in rounds:
-        for step in range(max(len(statements) for statements in events)):
-            grouped: dict[str, list[tuple[Any, ...]]] = {}
-            for statements in events:
-                if step < len(statements):
-                    grouped.setdefault(statements[step].sql, []).append(statements[step].args)
-            for sql, args in grouped.items():
-                await conn.executemany(sql, args)
 
 
 async def _apply_one(conn: asyncpg.Connection, message: Message, project: Projector) -> str | None:

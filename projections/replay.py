@@ -15,7 +15,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from events.topics import Message
-from infra.database import create_pool, migrate, quote_schema
+from infra.database import analyze, create_pool, migrate, quote_schema
 from infra.kafka_clients import reader, topic_partitions
 from infra.settings import Settings
 from projections.batch_writer import write_recommendations
@@ -112,6 +112,7 @@ async def replay(
             events = await catch_up(
                 consumer, conn, topic, await end_offsets(consumer, topic), progress, started
             )
+            await analyze(conn, fresh)
         async with pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", recommendations.NAME)
             ends = await end_offsets(consumer, topic)

@@ -1,4 +1,4 @@
-"""The bulk fast path, the per-event fallback and the statement rounds build the same tables.
+"""The bulk fast path and the per-event fallback (project's statements) build the same tables.
 
 One history with every event type, projected in batches of several sizes (so state intervals
 and counts cross batch boundaries) into a schema per path; the table checksums must agree.
@@ -123,7 +123,7 @@ async def build(
     settings: Settings,
     messages: Sequence[Message],
     size: int,
-    write_batch: BatchWriter | None,
+    write_batch: BatchWriter,
 ) -> dict[str, str]:
     own = dataclasses.replace(settings, db_schema=f"paths_{uuid.uuid4().hex[:8]}")
     pool = await create_pool(own)
@@ -146,19 +146,18 @@ async def build(
 
 
 @pytest.mark.parametrize("size", [1, 5, 13, 1000])
-async def test_bulk_writer_builds_what_the_statements_build(
+async def test_bulk_writer_builds_what_the_per_event_statements_build(
     settings: Settings, size: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     messages = every_kind_of_event().messages()
     bulk = await build(settings, messages, size, write_recommendations)
-    rounds = await build(settings, messages, size, None)
 
     async def refuse(*_: object) -> None:
         raise checkpoint.NeedsCare
 
     monkeypatch.setattr(checkpoint, "_apply_all", refuse)
     one_by_one = await build(settings, messages, size, write_recommendations)
-    assert bulk == rounds == one_by_one
+    assert bulk == one_by_one
 
 
 async def test_a_value_postgresql_cannot_hold_is_recorded_not_retried(settings: Settings) -> None:
