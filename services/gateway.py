@@ -168,10 +168,11 @@ class CommandGateway:
             await self._until_none_missing(
                 missing, len(wanted), time.monotonic() + timeout, progress
             )
+            # Collected before the release: released outcomes may be evicted at once.
+            return {cid: o for cid in wanted - missing if (o := self.outcomes.get(cid))}
         finally:
             self._missing = [m for m in self._missing if m is not missing]
             self.outcomes.release(wanted)
-        return {cid: outcome for cid in wanted - missing if (outcome := self.outcomes.get(cid))}
 
     async def _until_none_missing(
         self, missing: set[UUID], wanted: int, deadline: float, progress: Progress | None

@@ -11,7 +11,7 @@ from aiokafka import TopicPartition
 from events.registry import parse_event
 from infra.kafka_clients import read_topic, reader, topic_partitions
 from infra.settings import Settings
-from services.gateway import CommandGateway
+from services.gateway import KEEP_RECENT, CommandGateway
 from services.lag import wait_until_projected
 from tests.builders import issue, publish, rec_command
 
@@ -109,3 +109,17 @@ async def test_concurrent_conflicting_commands_one_wins(
         for res, r in zip(results, racers, strict=True)
     )
     assert statuses == [("accepted", None), ("rejected", "version_conflict")]
+
+
+async def test_a_load_larger_than_the_outcome_book_gets_every_outcome(
+    gateway: CommandGateway, stack: Settings
+) -> None:
+    insp = publish()
+    recs = [issue(insp.stream_id, n) for n in range(1, 8)]
+    gateway.outcomes.keep_recent = 2  # far fewer than the load: only held outcomes survive
+    try:
+        outcomes = await gateway.submit([insp, *recs], timeout=30)
+    finally:
+        gateway.outcomes.keep_recent = KEEP_RECENT
+    assert {o.status for o in outcomes.values()} == {"accepted"}
+    assert outcomes.keys() == {c.command_id for c in [insp, *recs]}
