@@ -9,18 +9,18 @@ ReportProgress commands at a steady rate, and measures p50/p99 at idle (5/s) and
 import argparse
 import asyncio
 import dataclasses
-import json
 import os
 import statistics
-import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from bench.processes import start_component
-from bench.results import percentile
+from bench.results import percentile, publish
 from infra.database import create_pool, migrate
 from infra.kafka_clients import ensure_topics
+from infra.logs import configure_logging
 from infra.settings import Settings
 from services.commands import Command, parse_command
 from services.gateway import CommandGateway
@@ -163,11 +163,13 @@ async def run(rate: float, seconds: float) -> dict[str, Any]:
 
 def main() -> None:
     """Command line entry point."""
+    configure_logging("warning")  # logs to stderr: stdout carries the result alone
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rate", type=float, default=500)
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    sys.stdout.write(json.dumps(asyncio.run(run(args.rate, args.seconds)), indent=2) + "\n")
+    publish(asyncio.run(run(args.rate, args.seconds)), args.out)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.sql import SQL, Identifier
 
 from bench.generate import commands
+from infra.logs import configure_logging
 from infra.settings import Settings
 from services.commands import COMMAND_TYPES, stream_id_of
 
@@ -305,6 +306,7 @@ async def run(events: int, seed: int, database_url: str, batch: int = 500) -> di
 
 def main() -> None:
     """Command line entry point."""
+    configure_logging("warning")  # logs to stderr: stdout carries the result alone
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=1)

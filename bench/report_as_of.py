@@ -19,6 +19,7 @@ from pathlib import Path
 
 from bench.results import publish
 from infra.database import create_pool, migrate, quote_schema
+from infra.logs import configure_logging
 from infra.settings import Settings
 from projections.recommendations import queries
 
@@ -83,6 +84,7 @@ async def run(recommendations: int, runs: int) -> dict[str, object]:
 
 def main() -> None:
     """Command line entry point."""
+    configure_logging("warning")  # logs to stderr: stdout carries the result alone
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--recommendations", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=7)

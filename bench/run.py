@@ -27,6 +27,7 @@ from bench.queries import under_ingest
 from bench.results import publish
 from infra.database import analyze, create_pool, migrate, quote_schema
 from infra.kafka_clients import durable_producer, ensure_topics, reader, topic_partitions
+from infra.logs import configure_logging
 from infra.settings import Settings
 from projections.replay import catch_up, end_offsets
 from services.commands import parse_command_bytes
@@ -198,6 +199,7 @@ async def _drop_schema(settings: Settings) -> None:
 
 def main() -> None:
     """Command line entry point."""
+    configure_logging("warning")  # logs to stderr: stdout carries the result alone
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=1)
