@@ -18,8 +18,8 @@ from events.topics import Message
 from infra.database import analyze, create_pool, migrate, quote_schema
 from infra.kafka_clients import reader, topic_partitions
 from infra.settings import Settings
-from projections.batch_writer import write_recommendations
-from projections.checkpoint import apply_batch, checkpoints
+from projections.batch_writer import apply_recommendations_batch
+from projections.checkpoint import checkpoints
 from projections.checksums import table_checksums
 from projections.recommendations import project as recommendations
 
@@ -74,14 +74,7 @@ async def catch_up(
             if records:
                 position[tp] = records[-1].offset + 1
         if messages:
-            await apply_batch(
-                conn,
-                projection=recommendations.NAME,
-                topic=topic,
-                messages=messages,
-                project=recommendations.project,
-                write_batch=write_recommendations,
-            )
+            await apply_recommendations_batch(conn, topic, messages)
             applied += len(messages)
         if progress:
             replayed = sum(min(position[tp], ends[tp]) for tp in behind)

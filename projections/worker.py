@@ -10,9 +10,8 @@ from events.topics import Message
 from infra.database import create_pool, migrate
 from infra.faust_app import finish_before_ack, make_app, raw_topic, take_messages
 from infra.settings import Settings
-from projections.batch_writer import write_recommendations
-from projections.checkpoint import BatchResult, apply_batch
-from projections.recommendations import project as recommendations
+from projections.batch_writer import apply_recommendations_batch
+from projections.checkpoint import BatchResult
 
 log = structlog.get_logger(__name__)
 
@@ -28,14 +27,7 @@ async def project_with_retry(pool: asyncpg.Pool, topic: str, records: list[Messa
         try:
             async with pool.acquire() as conn:
                 try:
-                    return await apply_batch(
-                        conn,
-                        projection=recommendations.NAME,
-                        topic=topic,
-                        messages=records,
-                        project=recommendations.project,
-                        write_batch=write_recommendations,
-                    )
+                    return await apply_recommendations_batch(conn, topic, records)
                 except BaseException:
                     # A batch cut off mid-protocol (a COPY when PostgreSQL died) can leave the
                     # connection unusable yet not closed; the pool must not hand it out again.

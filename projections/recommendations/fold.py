@@ -24,30 +24,6 @@ from events.recommendation import (
 )
 from projections.recommendations.project import event_log_row
 
-RECOMMENDATION_COLUMNS = (
-    "recommendation_id",
-    "inspection_id",
-    "number",
-    "kind",
-    "text",
-    "tracked",
-    "issued_on",
-    "issued_recorded_at",
-    "owner_team",
-    "owner_role",
-    "target_date",
-    "original_target_date",
-    "target_date_revisions",
-    "delivery_status",
-    "delay_reason",
-    "latest_position",
-    "closure_pending",
-    "last_decision",
-    "decision_date",
-    "stream_version",
-    "last_event_id",
-    "last_effective_date",
-)
 # What later events change; the rest is set once when the recommendation is issued.
 CHANGING_COLUMNS = (
     "owner_team",
@@ -64,6 +40,17 @@ CHANGING_COLUMNS = (
     "stream_version",
     "last_event_id",
     "last_effective_date",
+)
+RECOMMENDATION_COLUMNS = (
+    "recommendation_id",
+    "inspection_id",
+    "number",
+    "kind",
+    "text",
+    "tracked",
+    "issued_on",
+    "issued_recorded_at",
+    *CHANGING_COLUMNS,
 )
 # What fold needs of a stored recommendation: what it changes, and what decides the counts.
 STORED_COLUMNS = ("recommendation_id", "inspection_id", "kind", "tracked", *CHANGING_COLUMNS)
