@@ -70,7 +70,8 @@ class DeciderState:
 
     def remember(self, outcome: Outcome) -> None:
         """Keep a command's outcome; the first one stands."""
-        self.outcomes.setdefault(outcome.command_id, _compact(outcome))
+        if outcome.command_id not in self.outcomes:  # fold has kept every accepted one already
+            self.outcomes[outcome.command_id] = _compact(outcome)
 
     def outcome_of(self, command_id: UUID) -> Outcome | None:
         """The outcome a command already had, if any."""
