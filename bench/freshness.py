@@ -6,24 +6,21 @@ Runs its own decider and projector processes on topics and a schema of its own, 
 ReportProgress commands at a steady rate, and measures p50/p99 at idle (5/s) and at the rate.
 """
 
-import argparse
 import asyncio
 import dataclasses
 import os
 import statistics
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 from bench.processes import start_component
-from bench.results import percentile, publish
+from bench.results import percentile
 from infra.database import create_pool, migrate
 from infra.kafka_clients import ensure_topics
-from infra.logs import configure_logging
 from infra.settings import Settings
-from services.commands import Command, parse_command
-from services.gateway import CommandGateway
+from services.decider.gateway import CommandGateway
+from services.domain.commands import Command, parse_command
 
 ADMIN = {"name": "Freshness bench", "team": "secretariat", "role": "admin"}
 INSPECTOR = {"name": "Freshness bench", "team": "hmics", "role": "inspector"}
@@ -159,18 +156,3 @@ async def run(rate: float, seconds: float) -> dict[str, Any]:
             await p.wait()
         await pool.close()
     return {"idle_rate_per_s": 5, "idle": idle, "load_rate_per_s": rate, "load": loaded}
-
-
-def main() -> None:
-    """Command line entry point."""
-    configure_logging("warning")  # logs to stderr: stdout carries the result alone
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rate", type=float, default=500)
-    parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args()
-    publish(asyncio.run(run(args.rate, args.seconds)), args.out)
-
-
-if __name__ == "__main__":
-    main()

@@ -10,10 +10,7 @@ own (`POSTGRES_SCHEMA`), dropped at the end; the instance's data is never touche
 Needs `pip install "eventsourcing[postgres]==9.5.6"` (not a project dependency).
 """
 
-import argparse
 import asyncio
-import json
-import sys
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -32,9 +29,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.sql import SQL, Identifier
 
 from bench.generate import commands
-from infra.logs import configure_logging
-from infra.settings import Settings
-from services.commands import COMMAND_TYPES, stream_id_of
+from services.domain.commands import COMMAND_TYPES, stream_id_of
 
 APP_NAME = "rectrack_peer"  # names the tables (rectrack_peer_events, ..._tracking, ...)
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "rectrack-bench/peer")
@@ -302,20 +297,3 @@ def run_sync(events: int, seed: int, database_url: str, batch: int = 500) -> dic
 async def run(events: int, seed: int, database_url: str, batch: int = 500) -> dict[str, float]:
     """The peer's figures; the library is synchronous, so it runs in a thread."""
     return await asyncio.to_thread(run_sync, events, seed, database_url, batch)
-
-
-def main() -> None:
-    """Command line entry point."""
-    configure_logging("warning")  # logs to stderr: stdout carries the result alone
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, default=10_000)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--batch", type=int, default=500, help="events per insert and per page")
-    args = parser.parse_args()
-    url = Settings.from_env().database_url
-    result = asyncio.run(run(args.events, args.seed, url, args.batch))
-    sys.stdout.write(json.dumps(result, indent=2) + "\n")
-
-
-if __name__ == "__main__":
-    main()

@@ -21,8 +21,13 @@ from bench.processes import infrastructure_memory, peak_rss_mb, start_component
 from bench.results import percentile
 from infra.processes import free_port, port_open
 from infra.settings import Settings
-from services.commands import Command, IssueRecommendation, parse_command, parse_command_bytes
-from services.gateway import CommandGateway
+from services.decider.gateway import CommandGateway
+from services.domain.commands import (
+    Command,
+    IssueRecommendation,
+    parse_command,
+    parse_command_bytes,
+)
 
 COMPONENTS = ("decider", "projector", "api")
 ADMIN = {"name": "Query bench", "team": "secretariat", "role": "admin"}

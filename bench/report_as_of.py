@@ -9,17 +9,12 @@ Uses the instance in RECTRACK_HOME / DATABASE_URL (start it with `rectrack up`),
 its own that it fills with SQL (10 state intervals per recommendation, 20 per inspection).
 """
 
-import argparse
-import asyncio
 import dataclasses
 import statistics
 import time
 from datetime import UTC, date, datetime
-from pathlib import Path
 
-from bench.results import publish
 from infra.database import create_pool, migrate, quote_schema
-from infra.logs import configure_logging
 from infra.settings import Settings
 from projections.recommendations import queries
 
@@ -80,18 +75,3 @@ async def run(recommendations: int, runs: int) -> dict[str, object]:
         **{f"{k}_p50_s": round(statistics.median(v), 3) for k, v in timings.items()},
         **{f"{k}_max_s": round(max(v), 3) for k, v in timings.items()},
     }
-
-
-def main() -> None:
-    """Command line entry point."""
-    configure_logging("warning")  # logs to stderr: stdout carries the result alone
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--recommendations", type=int, default=100_000)
-    parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args()
-    publish(asyncio.run(run(args.recommendations, args.runs)), args.out)
-
-
-if __name__ == "__main__":
-    main()

@@ -9,14 +9,12 @@ starts its own decider, projector and API processes, so nothing of the instance'
 touched.
 """
 
-import argparse
 import asyncio
 import dataclasses
 import os
 import resource
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 from aiokafka import TopicPartition
@@ -24,14 +22,18 @@ from aiokafka import TopicPartition
 from bench.generate import commands
 from bench.processes import peak_rss_mb, start_component
 from bench.queries import under_ingest
-from bench.results import publish
 from infra.database import analyze, create_pool, migrate, quote_schema
-from infra.kafka_clients import durable_producer, ensure_topics, reader, topic_partitions
-from infra.logs import configure_logging
+from infra.kafka_clients import (
+    durable_producer,
+    ensure_topics,
+    groupless_consumer,
+    topic_partitions,
+)
 from infra.settings import Settings
+from projections.recommendations.projection import RECOMMENDATIONS
 from projections.replay import catch_up, end_offsets
-from services.commands import parse_command_bytes
-from services.gateway import CommandGateway
+from services.decider.gateway import CommandGateway
+from services.domain.commands import parse_command_bytes
 
 
 async def decide(
@@ -75,7 +77,7 @@ async def raw_produce_consume(settings: Settings, lines: list[bytes]) -> dict[st
     scratch = dataclasses.replace(settings, topic_prefix=settings.topic_prefix + "raw.")
     await ensure_topics(scratch)
     producer = durable_producer(scratch)
-    consumer = reader(scratch)
+    consumer = groupless_consumer(scratch)
     await producer.start()
     await consumer.start()
     try:
@@ -103,14 +105,16 @@ async def replay(settings: Settings) -> dict[str, float]:
     """Events/s to rebuild the read models from offset 0 into `settings.db_schema` (fresh)."""
     fresh = settings
     pool = await create_pool(fresh, max_size=1)
-    consumer = reader(settings)
+    consumer = groupless_consumer(settings)
     await consumer.start()
     try:
         await migrate(pool)
         async with pool.acquire() as conn:
             ends = await end_offsets(consumer, settings.topics.events)
             started = time.perf_counter()
-            events = await catch_up(consumer, conn, settings.topics.events, ends, None, started)
+            events = await catch_up(
+                consumer, conn, RECOMMENDATIONS, settings.topics.events, ends, None, started
+            )
             await analyze(conn, fresh.db_schema)  # as `rectrack replay` does before switching
             seconds = time.perf_counter() - started
     finally:
@@ -125,7 +129,7 @@ async def replay(settings: Settings) -> dict[str, float]:
 
 async def raw_read_copy(settings: Settings) -> dict[str, float]:
     """The limit for replay: getmany the same topic and COPY its rows into a bare table."""
-    consumer = reader(settings)
+    consumer = groupless_consumer(settings)
     await consumer.start()
     pool = await create_pool(settings, max_size=1)
     table = f"bench_raw_{uuid.uuid4().hex[:8]}"
@@ -195,23 +199,3 @@ async def _drop_schema(settings: Settings) -> None:
         await pool.execute(f"DROP SCHEMA IF EXISTS {quote_schema(settings.db_schema)} CASCADE")
     finally:
         await pool.close()
-
-
-def main() -> None:
-    """Command line entry point."""
-    configure_logging("warning")  # logs to stderr: stdout carries the result alone
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, default=10_000)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--query-seconds", type=float, default=20)
-    parser.add_argument("--ingest-rate", type=float, default=200)
-    parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args()
-    result = run(
-        args.events, args.seed, query_seconds=args.query_seconds, ingest_rate=args.ingest_rate
-    )
-    publish(asyncio.run(result), args.out)
-
-
-if __name__ == "__main__":
-    main()

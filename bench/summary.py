@@ -3,10 +3,7 @@
 python -m bench.summary bench/results/10000.json bench/results/100000.json ...
 """
 
-import json
-import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 Result = dict[str, Any]
@@ -75,18 +72,14 @@ def memory(results: Sequence[Result]) -> str:
     )
 
 
-def main() -> None:
-    """Print the three tables for the given result files, smallest history first."""
-    results = sorted(
-        (json.loads(Path(p).read_text()) for p in sys.argv[1:]), key=lambda r: r["events"]
+def summary(results: Sequence[Result]) -> str:
+    """The three tables for these results, smallest history first."""
+    ordered = sorted(results, key=lambda r: r["events"])
+    return "".join(
+        f"### {title}\n\n{table(ordered)}\n\n"
+        for title, table in (
+            ("Throughput", throughput),
+            ("Queries (p50 / p99 ms)", queries),
+            ("Peak memory (MB)", memory),
+        )
     )
-    for title, table in (
-        ("Throughput", throughput),
-        ("Queries (p50 / p99 ms)", queries),
-        ("Peak memory (MB)", memory),
-    ):
-        sys.stdout.write(f"### {title}\n\n{table(results)}\n\n")
-
-
-if __name__ == "__main__":
-    main()

@@ -27,7 +27,7 @@ def durable_producer(settings: Settings) -> AIOKafkaProducer:
     )
 
 
-def reader(settings: Settings, **kwargs: object) -> AIOKafkaConsumer:
+def groupless_consumer(settings: Settings, **kwargs: object) -> AIOKafkaConsumer:
     """A consumer with no group: the caller assigns partitions and seeks."""
     return AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
@@ -84,7 +84,7 @@ async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[int]:
 
 async def read_topic(settings: Settings, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
     """Every message of a topic up to its end now, in partition then offset order."""
-    consumer = reader(settings)
+    consumer = groupless_consumer(settings)
     await consumer.start()
     try:
         tps = [TopicPartition(topic, p) for p in await topic_partitions(consumer, topic)]

@@ -1,17 +1,15 @@
-"""Checksums of the read-model tables: equal checksums mean equal read models."""
+"""Checksums of a projection's tables: equal checksums mean equal read models."""
+
+from collections.abc import Mapping
 
 import asyncpg
 
 from infra.database import quote_schema
+from projections.projection import Projection
 
-# Columns that depend on wall-clock time of projection, not on the log, are left out.
-TABLES: dict[str, tuple[str, str]] = {
-    "event_log": ("*", "event_id"),
-    "inspections": ("*", "inspection_id"),
-    "recommendations": ("*", "recommendation_id"),
-    "recommendation_states": ("*", "recommendation_id, stream_version"),
-    "inspection_counts": ("*", "inspection_id"),
-    "committee_updates": ("*", "committee, meeting_date"),
+# The tables every projection shares. Columns that depend on the wall-clock time of projection,
+# not on the log, are left out.
+SHARED_TABLES: Mapping[str, tuple[str, str]] = {
     "stream_heads": ("*", "stream_id"),
     "projection_checkpoints": (
         "projection, topic, partition, next_offset",
@@ -24,10 +22,12 @@ TABLES: dict[str, tuple[str, str]] = {
 }
 
 
-async def table_checksums(conn: asyncpg.Connection, schema: str) -> dict[str, str]:
-    """md5 over every row of each read-model table, in primary-key order."""
+async def table_checksums(
+    conn: asyncpg.Connection, schema: str, projection: Projection
+) -> dict[str, str]:
+    """md5 over every row of each table, in primary-key order."""
     result = {}
-    for table, (columns, order) in TABLES.items():
+    for table, (columns, order) in {**projection.tables, **SHARED_TABLES}.items():
         result[table] = await conn.fetchval(
             f"SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY {order}), '')) "  # noqa: S608
             f"FROM (SELECT {columns} FROM {quote_schema(schema)}.{table}) t"

@@ -16,16 +16,16 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from events.topics import Message
 from infra.database import analyze, create_pool, migrate, quote_schema
-from infra.kafka_clients import reader, topic_partitions
+from infra.kafka_clients import groupless_consumer, topic_partitions
 from infra.settings import Settings
-from projections.batch_writer import apply_recommendations_batch
+from projections.apply import apply_batch
 from projections.checkpoint import checkpoints
 from projections.checksums import table_checksums
-from projections.recommendations import project as recommendations
+from projections.projection import Projection
 
 log = structlog.get_logger(__name__)
 
-Progress = Callable[[int, int, float], None]  # (replayed, log end, events per second)
+ReplayProgress = Callable[[int, int, float], None]  # (replayed, log end, events per second)
 BATCH = 5000
 
 
@@ -48,12 +48,14 @@ class ReplayResult:
 async def catch_up(
     consumer: AIOKafkaConsumer,
     conn: asyncpg.Connection,
+    projection: Projection,
     topic: str,
     ends: dict[TopicPartition, int],
-    progress: Progress | None,
-    started: float,
+    progress: ReplayProgress | None = None,
+    started: float = 0.0,
 ) -> int:
-    done = await checkpoints(conn, recommendations.NAME, topic)
+    """Apply the log from the projection's checkpoints up to `ends`, in large batches."""
+    done = await checkpoints(conn, projection.name, topic)
     behind = [tp for tp in ends if done.get(tp.partition, 0) < ends[tp]]
     if not behind:
         return 0
@@ -74,7 +76,7 @@ async def catch_up(
             if records:
                 position[tp] = records[-1].offset + 1
         if messages:
-            await apply_recommendations_batch(conn, topic, messages)
+            await apply_batch(conn, projection, topic, messages)
             applied += len(messages)
         if progress:
             replayed = sum(min(position[tp], ends[tp]) for tp in behind)
@@ -83,37 +85,64 @@ async def catch_up(
 
 
 async def end_offsets(consumer: AIOKafkaConsumer, topic: str) -> dict[TopicPartition, int]:
+    """The end offset of every partition of a topic."""
     tps = [TopicPartition(topic, p) for p in await topic_partitions(consumer, topic)]
     ends: dict[TopicPartition, int] = await consumer.end_offsets(tps)
     return ends
 
 
+async def align_and_compare(
+    consumer: AIOKafkaConsumer,
+    conn: asyncpg.Connection,
+    projection: Projection,
+    topic: str,
+    rebuilt_schema: str,
+    live_schema: str,
+    progress: ReplayProgress | None = None,
+    started: float = 0.0,
+) -> tuple[int, dict[str, str], dict[str, str]]:
+    """Bring a rebuilt schema (on the connection's search path) and the live one to the same log
+    position, and checksum both: (events caught up in the rebuilt one, its sums, the live sums).
+
+    Call it inside a transaction: it takes the projection's lock, so no live batch runs between
+    the two catch-ups and the comparison.
+    """
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", projection.name)
+    ends = await end_offsets(consumer, topic)
+    events = await catch_up(consumer, conn, projection, topic, ends, progress, started)
+    await conn.execute(f"SET LOCAL search_path TO {quote_schema(live_schema)}")
+    await catch_up(consumer, conn, projection, topic, ends)
+    rebuilt = await table_checksums(conn, rebuilt_schema, projection)
+    live = await table_checksums(conn, live_schema, projection)
+    return events, rebuilt, live
+
+
 async def replay(
-    settings: Settings, *, progress: Progress | None = None, keep_old: bool = False
+    settings: Settings,
+    projection: Projection,
+    *,
+    progress: ReplayProgress | None = None,
+    keep_old: bool = False,
 ) -> ReplayResult:
-    """Rebuild the recommendations read model and switch the live schema over to it."""
+    """Rebuild a projection's read model and switch the live schema over to it."""
     live, stamp = settings.db_schema, time.strftime("%Y%m%d%H%M%S")
     fresh, old = f"{live}__replay_{stamp}", f"{live}__old_{stamp}"
     topic = settings.topics.events
     started = time.monotonic()
-    consumer = reader(settings)
+    consumer = groupless_consumer(settings)
     await consumer.start()
     pool = await create_pool(dataclasses.replace(settings, db_schema=fresh), max_size=1)
     try:
         await migrate(pool)
         async with pool.acquire() as conn:
-            events = await catch_up(
-                consumer, conn, topic, await end_offsets(consumer, topic), progress, started
-            )
+            ends = await end_offsets(consumer, topic)
+            events = await catch_up(consumer, conn, projection, topic, ends, progress, started)
             await analyze(conn, fresh)
         async with pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", recommendations.NAME)
-            ends = await end_offsets(consumer, topic)
-            events += await catch_up(consumer, conn, topic, ends, progress, started)
-            await conn.execute(f"SET LOCAL search_path TO {quote_schema(live)}")
-            await catch_up(consumer, conn, topic, ends, None, started)
-            rebuilt = await table_checksums(conn, fresh)
-            incremental = await table_checksums(conn, live)
+            caught_up, rebuilt, incremental = await align_and_compare(
+                consumer, conn, projection, topic, fresh, live, progress, started
+            )
+            events += caught_up
             # API tokens are not built from the log: they move across with the switch.
             await conn.execute(
                 f"INSERT INTO {quote_schema(fresh)}.api_tokens "  # noqa: S608

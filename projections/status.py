@@ -6,6 +6,13 @@ from typing import Literal
 Status = Literal["closed", "ongoing_on_track", "ongoing_delayed"]
 Closure = Literal["closed", "superseded"]
 
+# How each status reads in a table, a paper or a handover pack.
+STATUS_WORDS: dict[str, str] = {
+    "closed": "Closed",
+    "ongoing_on_track": "Ongoing – on track",
+    "ongoing_delayed": "Ongoing – delayed",
+}
+
 
 def closure_of(last_decision: str | None) -> Closure | None:
     """'closed' or 'superseded' when the latest decision ends the recommendation."""

@@ -1,4 +1,4 @@
-"""The Faust projector agent: batches of events into PostgreSQL with their checkpoint."""
+"""The Faust projector agent: batches of events into a projection with their checkpoint."""
 
 import asyncio
 
@@ -9,25 +9,27 @@ import structlog
 from events.topics import Message
 from infra.database import create_pool, migrate
 from infra.faust_app import finish_before_ack, make_app, raw_topic, take_messages
+from infra.retry import retry_delay
 from infra.settings import Settings
-from projections.batch_writer import apply_recommendations_batch
-from projections.checkpoint import BatchResult
+from projections.apply import BatchResult, apply_batch
+from projections.projection import Projection
 
 log = structlog.get_logger(__name__)
 
 BATCH_SIZE = 1000
 BATCH_WITHIN = 0.1
-RETRY_SECONDS = (0.5, 1, 2, 5)
 
 
-async def project_with_retry(pool: asyncpg.Pool, topic: str, records: list[Message]) -> BatchResult:
+async def project_with_retry(
+    pool: asyncpg.Pool, projection: Projection, topic: str, records: list[Message]
+) -> BatchResult:
     """Apply a batch, retrying while the database is away: the batch is acked only after."""
     attempt = 0
     while True:
         try:
             async with pool.acquire() as conn:
                 try:
-                    return await apply_recommendations_batch(conn, topic, records)
+                    return await apply_batch(conn, projection, topic, records)
                 except BaseException:
                     # A batch cut off mid-protocol (a COPY when PostgreSQL died) can leave the
                     # connection unusable yet not closed; the pool must not hand it out again.
@@ -39,7 +41,7 @@ async def project_with_retry(pool: asyncpg.Pool, topic: str, records: list[Messa
             asyncpg.InterfaceError,
             asyncpg.InternalClientError,
         ) as exc:
-            delay = RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)]
+            delay = retry_delay(attempt)
             log.warning(
                 "projection_retry", error=str(exc)[:300], retry_in=delay, events=len(records)
             )
@@ -47,8 +49,8 @@ async def project_with_retry(pool: asyncpg.Pool, topic: str, records: list[Messa
             await asyncio.sleep(delay)
 
 
-def build_projector_app(settings: Settings) -> faust.App:
-    """A Faust app whose agent projects the events topic into the read models."""
+def build_projector_app(settings: Settings, projection: Projection) -> faust.App:
+    """A Faust app whose agent projects the events topic into one projection."""
     app = make_app(settings, "projector")
     events = raw_topic(app, settings.topics.events)
 
@@ -59,10 +61,11 @@ def build_projector_app(settings: Settings) -> faust.App:
         try:
             async for messages in take_messages(stream, BATCH_SIZE, BATCH_WITHIN):
                 result = await finish_before_ack(
-                    project_with_retry(pool, settings.topics.events, messages)
+                    project_with_retry(pool, projection, settings.topics.events, messages)
                 )
                 log.info(
                     "batch_projected",
+                    projection=projection.name,
                     applied=result.applied,
                     skipped=result.skipped,
                     failed=result.failed,

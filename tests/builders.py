@@ -4,7 +4,7 @@ from datetime import date
 from typing import Any
 from uuid import uuid4
 
-from services.commands import Command, parse_command
+from services.domain.commands import Command, parse_command
 
 INSPECTOR = {"name": "Inspector Test", "team": "hmics", "role": "inspector"}
 ADMIN = {"name": "Admin Test", "team": "improvement", "role": "admin"}

@@ -21,7 +21,7 @@ from infra.database import create_pool, migrate
 from infra.processes import free_port
 from infra.settings import Settings
 from infra.stack import start_infrastructure, stop_infrastructure
-from services.gateway import CommandGateway
+from services.decider.gateway import CommandGateway
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 

@@ -5,12 +5,11 @@ from datetime import UTC, date, datetime
 from uuid import uuid4
 
 from events.envelope import Envelope
-from events.registry import event_type_name
-from events.streams import inspection_of
-from services.commands import Command
+from services.domain.commands import Command
 from services.domain.decide import Accepted, Verdict, decide
+from services.domain.envelopes import inspection_for, new_envelope
 from services.domain.evolve import evolve
-from services.domain.state import AnyState, InspectionState
+from services.domain.state import AnyState
 
 TODAY = date(2024, 9, 18)
 
@@ -24,26 +23,11 @@ class World:
 
     def run(self, cmd: Command, today: date = TODAY) -> Verdict:
         stream = self.streams.get(cmd.stream_id)
-        insp_id = inspection_of(cmd.stream_id) or getattr(cmd.data, "inspection_id", None)
-        inspection = self.streams.get(insp_id) if insp_id else None
-        verdict = decide(
-            cmd,
-            stream=stream,
-            inspection=inspection if isinstance(inspection, InspectionState) else None,
-            today=today,
-        )
+        inspection = inspection_for(self.streams, cmd, cmd.stream_id)
+        verdict = decide(cmd, stream=stream, inspection=inspection, today=today)
         if isinstance(verdict, Accepted):
-            envelope = Envelope(
-                event_id=uuid4(),
-                type=event_type_name(verdict.event),
-                stream_id=cmd.stream_id,
-                stream_version=(stream.version if stream else 0) + 1,
-                effective_date=verdict.effective_date,
-                recorded_at=datetime.now(UTC),
-                command_id=cmd.command_id,
-                correlation_id=cmd.command_id,
-                actor=cmd.actor,
-                data=verdict.event,
+            envelope = new_envelope(
+                cmd, cmd.stream_id, verdict, stream, event_id=uuid4(), recorded_at=datetime.now(UTC)
             )
             self.streams[cmd.stream_id] = evolve(stream, envelope)
             self.log.append(envelope)

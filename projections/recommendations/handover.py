@@ -15,7 +15,7 @@ from events.recommendation import (
     TargetDateSet,
 )
 from projections.recommendations.history import DECISION_WORDS, HistoryEntry
-from projections.status import Closure, Status, classify, closure_of
+from projections.status import STATUS_WORDS, Closure, Status, classify, closure_of
 
 
 class OwnerPeriod(BaseModel):
@@ -189,14 +189,7 @@ def build_handover(
     )
 
 
-STATUS_WORDS = {
-    "closed": "Closed",
-    "ongoing_on_track": "Ongoing – on track",
-    "ongoing_delayed": "Ongoing – delayed",
-}
-
-
-def render_markdown(pack: HandoverPack) -> str:
+def handover_markdown(pack: HandoverPack) -> str:
     """The pack as Markdown, for a new owner to read or commit to a repository."""
     lines = [
         f"# Handover: {pack.recommendation_id}",

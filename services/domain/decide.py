@@ -15,7 +15,7 @@ from events.recommendation import (
     RecommendationIssued,
     TargetDateSet,
 )
-from services.commands import (
+from services.domain.commands import (
     AssignOwner,
     Command,
     IssueRecommendation,

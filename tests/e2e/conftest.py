@@ -3,7 +3,8 @@
 import pytest
 
 from infra.settings import Settings
-from services.cli import demo_file, load_file
+from services.cli.data import demo_file
+from services.decider.loader import load_file
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@
 import asyncpg
 
 from events.envelope import Actor
-from services.tokens import create_token
+from services.web.tokens import create_token
 
 
 async def token(pool: asyncpg.Pool, role: str, team: str = "hmics") -> str:

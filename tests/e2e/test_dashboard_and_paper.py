@@ -10,7 +10,8 @@ from playwright.async_api import Page, async_playwright
 from pypdf import PdfReader
 
 from infra.settings import Settings
-from services.lag import wait_until_projected
+from projections.lag import wait_until_projected
+from projections.recommendations.projection import RECOMMENDATIONS
 from tests.cli import rectrack
 from tests.e2e.helpers import token
 
@@ -62,7 +63,7 @@ async def overview_counts(page: Page) -> dict[str, tuple[int, ...]]:
 async def test_the_dashboard_shows_the_report_and_the_timeline_in_a_browser(
     demo_loaded: Settings, pool: asyncpg.Pool
 ) -> None:
-    await wait_until_projected(demo_loaded, timeout=60)
+    await wait_until_projected(demo_loaded, RECOMMENDATIONS, timeout=60)
     secret = await token(pool, "viewer")
     ARTIFACTS.mkdir(exist_ok=True)
     async with async_playwright() as playwright:
@@ -117,7 +118,7 @@ def markdown_tables(text: str) -> dict[str, tuple[int, ...]]:
 async def test_the_paper_for_18_september_2024_matches_the_report_and_renders(
     demo_loaded: Settings, run_env: dict[str, str], pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
-    await wait_until_projected(demo_loaded, timeout=60)
+    await wait_until_projected(demo_loaded, RECOMMENDATIONS, timeout=60)
     expected = await json_report(demo_loaded, await token(pool, "viewer"), "2024-09-18")
     md = tmp_path / "paper.md"
     rectrack(run_env, "paper", "--meeting", "2024-09-18", "--format", "md", "-o", str(md))

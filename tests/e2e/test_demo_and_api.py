@@ -16,10 +16,11 @@ from events.envelope import Actor
 from events.registry import parse_event
 from infra.kafka_clients import read_topic
 from infra.settings import Settings
-from services.cli import load_file
-from services.commands import dump_command
-from services.lag import wait_until_projected
-from services.tokens import create_token
+from projections.lag import wait_until_projected
+from projections.recommendations.projection import RECOMMENDATIONS
+from services.decider.loader import load_file
+from services.domain.commands import dump_command
+from services.web.tokens import create_token
 from tests.builders import publish
 from tests.cli import rectrack
 
@@ -38,7 +39,7 @@ PUBLISHED = {
 async def test_the_report_for_18_september_2024_equals_the_published_table(
     demo_loaded: Settings, run_env: dict[str, str]
 ) -> None:
-    await wait_until_projected(demo_loaded, timeout=60)
+    await wait_until_projected(demo_loaded, RECOMMENDATIONS, timeout=60)
     report = json.loads(
         rectrack(run_env, "report", "--as-of", "2024-09-18", "--format", "json").stdout
     )
@@ -60,7 +61,7 @@ async def test_the_report_for_18_september_2024_equals_the_published_table(
 async def test_the_table_format_prints_every_inspection(
     demo_loaded: Settings, run_env: dict[str, str]
 ) -> None:
-    await wait_until_projected(demo_loaded, timeout=60)
+    await wait_until_projected(demo_loaded, RECOMMENDATIONS, timeout=60)
     table = rectrack(run_env, "report", "--as-of", "2024-09-18").stdout
     assert "Hate Crime" in table and "Mental Health" in table
 
@@ -99,7 +100,7 @@ async def test_http_command_is_decided_with_the_token_actor_and_reported(
         invalid = await client.post("/commands", json={**body, "data": {"title": 3}})
         assert invalid.status_code == 422
         assert "data.inspection_id" in {e["field"] for e in invalid.json()["detail"]}
-        await wait_until_projected(demo_loaded, timeout=30)
+        await wait_until_projected(demo_loaded, RECOMMENDATIONS, timeout=30)
         report = await client.get(
             "/report", params={"as_of": date.today().isoformat(), "inspection": inspection_id}
         )
@@ -187,7 +188,7 @@ def test_loading_needs_an_admin_and_each_event_records_the_loader(
 async def test_replay_rebuilds_identical_read_models_while_the_api_keeps_answering(
     demo_loaded: Settings, run_env: dict[str, str], pool: asyncpg.Pool
 ) -> None:
-    await wait_until_projected(demo_loaded, timeout=60)
+    await wait_until_projected(demo_loaded, RECOMMENDATIONS, timeout=60)
     auth = {"Authorization": f"Bearer {await _token(pool, 'viewer')}"}
     replay = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -219,7 +220,7 @@ async def test_replay_rebuilds_identical_read_models_while_the_api_keeps_answeri
 
 
 async def test_metrics_expose_projection_lag(demo_loaded: Settings) -> None:
-    await wait_until_projected(demo_loaded, timeout=60)
+    await wait_until_projected(demo_loaded, RECOMMENDATIONS, timeout=60)
     async with httpx.AsyncClient(base_url=demo_loaded.api_url) as api:
         metrics = (await api.get("/metrics")).text
     assert 'rectrack_projection_lag{projection="recommendations"} 0' in metrics
@@ -229,7 +230,7 @@ async def test_metrics_expose_projection_lag(demo_loaded: Settings) -> None:
 async def test_reads_of_inspections_and_recommendations(
     demo_loaded: Settings, pool: asyncpg.Pool
 ) -> None:
-    await wait_until_projected(demo_loaded, timeout=60)
+    await wait_until_projected(demo_loaded, RECOMMENDATIONS, timeout=60)
     auth = {"Authorization": f"Bearer {await _token(pool, 'viewer')}"}
     async with httpx.AsyncClient(base_url=demo_loaded.api_url, timeout=30, headers=auth) as api:
         listing = (await api.get("/inspections")).json()

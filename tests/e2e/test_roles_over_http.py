@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from infra.settings import Settings
-from services.gateway import CommandGateway
+from services.decider.gateway import CommandGateway
 from tests.builders import ADMIN, command, issue, publish, rec_command
 from tests.e2e.helpers import bearer
 

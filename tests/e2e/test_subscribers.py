@@ -11,7 +11,7 @@ import pytest
 from events.registry import parse_event
 from infra.kafka_clients import read_topic
 from infra.settings import Settings
-from services.gateway import CommandGateway
+from services.decider.gateway import CommandGateway
 from tests.builders import issue, publish
 from tests.e2e.helpers import bearer
 

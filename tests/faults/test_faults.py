@@ -28,10 +28,11 @@ from infra.postgres import LocalPostgres
 from infra.processes import free_port, pid_alive
 from infra.settings import Settings
 from infra.stack import start_infrastructure, stop_infrastructure
-from services.gateway import CommandGateway
-from services.lag import wait_until_projected
-from services.tokens import create_token
-from services.verify import verify_chain, verify_read_models
+from projections.lag import wait_until_projected
+from projections.recommendations.projection import RECOMMENDATIONS
+from projections.verify import verify_chain, verify_read_models
+from services.decider.gateway import CommandGateway
+from services.web.tokens import create_token
 from tests.builders import ADMIN, command, issue, publish, rec_command
 
 pytestmark = pytest.mark.integration
@@ -272,7 +273,7 @@ async def test_nothing_acknowledged_is_lost_and_nothing_is_applied_twice(
     outcomes = await gateway.wait_for(list(ledger.sent), timeout=180)
     ledger.acknowledged |= {cid for cid, o in outcomes.items() if o.status == "accepted"}
     await gateway.stop()
-    await wait_until_projected(settings, timeout=180)
+    await wait_until_projected(settings, RECOMMENDATIONS, timeout=180)
 
     events = [parse_event(r.value) for r in await read_topic(settings, settings.topics.events)]
     per_command = Counter(e.command_id for e in events)
@@ -281,7 +282,7 @@ async def test_nothing_acknowledged_is_lost_and_nothing_is_applied_twice(
     doubled = [cid for cid, n in per_command.items() if n > 1]
     versions = Counter((e.stream_id, e.stream_version) for e in events)
     chain = await verify_chain(settings)
-    tables = await verify_read_models(settings)
+    tables = await verify_read_models(settings, RECOMMENDATIONS)
     differing = [t for t, (live, rebuilt) in tables.items() if live != rebuilt]
     pool = await create_pool(settings, max_size=1)
     async with pool.acquire() as conn:

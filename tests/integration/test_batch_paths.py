@@ -25,11 +25,11 @@ from events.recommendation import (
 from events.topics import Message
 from infra.database import create_pool, migrate
 from infra.settings import Settings
-from projections import checkpoint
-from projections.batch_writer import write_recommendations
-from projections.checkpoint import BatchWriter, apply_batch
+from projections import apply
+from projections.apply import apply_batch
 from projections.checksums import table_checksums
-from projections.recommendations import project as recommendations
+from projections.projection import NeedsCare
+from projections.recommendations.projection import RECOMMENDATIONS
 from tests.histories import History
 
 pytestmark = pytest.mark.integration
@@ -123,7 +123,6 @@ async def build(
     settings: Settings,
     messages: Sequence[Message],
     size: int,
-    write_batch: BatchWriter,
 ) -> dict[str, str]:
     own = dataclasses.replace(settings, db_schema=f"paths_{uuid.uuid4().hex[:8]}")
     pool = await create_pool(own)
@@ -132,15 +131,10 @@ async def build(
         async with pool.acquire() as conn:
             for start in range(0, len(messages), size):
                 result = await apply_batch(
-                    conn,
-                    projection=recommendations.NAME,
-                    topic="t",
-                    messages=messages[start : start + size],
-                    project=recommendations.project,
-                    write_batch=write_batch,
+                    conn, RECOMMENDATIONS, "t", messages[start : start + size]
                 )
                 assert result.failed == 0
-            return await table_checksums(conn, own.db_schema)
+            return await table_checksums(conn, own.db_schema, RECOMMENDATIONS)
     finally:
         await pool.close()
 
@@ -150,13 +144,13 @@ async def test_bulk_writer_builds_what_the_per_event_statements_build(
     settings: Settings, size: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     messages = every_kind_of_event().messages()
-    bulk = await build(settings, messages, size, write_recommendations)
+    bulk = await build(settings, messages, size)
 
     async def refuse(*_: object) -> None:
-        raise checkpoint.NeedsCare
+        raise NeedsCare
 
-    monkeypatch.setattr(checkpoint, "_apply_all", refuse)
-    one_by_one = await build(settings, messages, size, write_recommendations)
+    monkeypatch.setattr(apply, "apply_in_bulk", refuse)
+    one_by_one = await build(settings, messages, size)
     assert bulk == one_by_one
 
 
@@ -180,14 +174,7 @@ async def test_a_value_postgresql_cannot_hold_is_recorded_not_retried(settings: 
     try:
         await migrate(pool)
         async with pool.acquire() as conn:
-            result = await apply_batch(
-                conn,
-                projection=recommendations.NAME,
-                topic="t",
-                messages=h.messages(),
-                project=recommendations.project,
-                write_batch=write_recommendations,
-            )
+            result = await apply_batch(conn, RECOMMENDATIONS, "t", h.messages())
             errors = await conn.fetchval("SELECT count(*) FROM projection_errors")
     finally:
         await pool.close()

@@ -11,7 +11,7 @@ import pytest
 from events.registry import parse_event
 from infra.kafka_clients import ensure_topics, read_topic
 from infra.settings import Settings
-from services.gateway import CommandGateway
+from services.decider.gateway import CommandGateway
 from tests.builders import ADMIN, command, issue, publish
 from tests.cli import start_component
 

@@ -9,8 +9,8 @@ from events.topics import Message
 from infra.database import create_pool, migrate
 from infra.kafka_clients import read_messages
 from infra.settings import Settings
-from projections.checkpoint import BatchResult
-from services.gateway import CommandGateway
+from projections.apply import BatchResult
+from services.decider.gateway import CommandGateway
 from tests.builders import issue, publish
 from tests.projecting import project_messages
 

@@ -17,7 +17,7 @@ from infra.kafka_clients import durable_producer, ensure_topics, read_messages
 from infra.settings import Settings
 from projections.checkpoint import checkpoints
 from projections.checksums import table_checksums
-from projections.recommendations import project as recommendations
+from projections.recommendations.projection import RECOMMENDATIONS
 from tests.cli import start_component
 from tests.histories import History
 from tests.projecting import project_messages
@@ -65,7 +65,7 @@ def synthetic_history() -> History:
 
 async def projected(pool: asyncpg.Pool, topic: str) -> int:
     async with pool.acquire() as conn:
-        return sum((await checkpoints(conn, recommendations.NAME, topic)).values())
+        return sum((await checkpoints(conn, RECOMMENDATIONS.name, topic)).values())
 
 
 async def test_sigkill_mid_batch_then_restart_equals_a_clean_replay(
@@ -117,8 +117,8 @@ async def test_sigkill_mid_batch_then_restart_equals_a_clean_replay(
         records = await read_messages(own, own.topics.events)
         async with clean_pool.acquire() as conn:
             await project_messages(conn, own.topics.events, records)
-            clean_sums = await table_checksums(conn, clean.db_schema)
-            crashed_sums = await table_checksums(conn, own.db_schema)
+            clean_sums = await table_checksums(conn, clean.db_schema, RECOMMENDATIONS)
+            crashed_sums = await table_checksums(conn, own.db_schema, RECOMMENDATIONS)
             states = await conn.fetchval(
                 f"SELECT count(*) FROM {own.db_schema}.recommendation_states"  # noqa: S608
             )

@@ -13,7 +13,8 @@ from events.recommendation import InspectorateDecisionRecorded, RecommendationIs
 from infra.database import create_pool, migrate
 from infra.kafka_clients import durable_producer, ensure_topics, read_messages
 from infra.settings import Settings
-from services.verify import verify_chain, verify_read_models
+from projections.recommendations.projection import RECOMMENDATIONS
+from projections.verify import verify_chain, verify_read_models
 from tests.histories import History
 from tests.projecting import project_messages
 
@@ -103,12 +104,12 @@ async def test_forged_and_altered_events_are_named_and_refused(settings: Setting
         assert all("chain broken" in r["reason"] for r in refused)
         assert decision == "kept_open"  # the forged closure never reached the read model
 
-        assert all(a == b for a, b in (await verify_read_models(own)).values())
+        assert all(a == b for a, b in (await verify_read_models(own, RECOMMENDATIONS)).values())
         async with pool.acquire() as conn:
             await conn.execute(
                 "UPDATE recommendations SET text = 'edited' WHERE recommendation_id = 'tamper/r1'"
             )
-        tables = await verify_read_models(own)
+        tables = await verify_read_models(own, RECOMMENDATIONS)
     finally:
         await pool.close()
     assert [t for t, (live, rebuilt) in tables.items() if live != rebuilt] == ["recommendations"]

@@ -13,9 +13,9 @@ from events.inspection import InspectionPublished
 from events.recommendation import ProgressReported, RecommendationIssued
 from events.registry import EVENT_TYPES, SCHEMA_VERSIONS, UPCASTERS
 from infra.database import create_pool, migrate
-from infra.kafka_clients import durable_producer, ensure_topics, read_messages, reader
+from infra.kafka_clients import durable_producer, ensure_topics, groupless_consumer, read_messages
 from infra.settings import Settings
-from services.feed import Cursor, Feed
+from services.web.feed import Cursor, Feed
 from tests.histories import History
 from tests.projecting import project_messages
 
@@ -92,7 +92,7 @@ async def test_version_1_events_project_and_feed_as_version_2(
     assert (result.applied, result.failed) == (3, 0)
     assert status == "on_track"
 
-    consumer = reader(own)
+    consumer = groupless_consumer(own)
     await consumer.start()
     try:
         items, _ = await Feed(consumer, own.topics.events).page(Cursor(), 100)

@@ -9,10 +9,12 @@ import pytest
 from aiokafka import TopicPartition
 
 from events.registry import parse_event
-from infra.kafka_clients import read_topic, reader, topic_partitions
+from infra.kafka_clients import groupless_consumer, read_topic, topic_partitions
 from infra.settings import Settings
-from services.gateway import KEEP_RECENT, CommandGateway
-from services.lag import wait_until_projected
+from projections.lag import wait_until_projected
+from projections.recommendations.projection import RECOMMENDATIONS
+from services.decider.gateway import CommandGateway
+from services.decider.outcome_book import KEEP_RECENT
 from tests.builders import issue, publish, rec_command
 
 pytestmark = pytest.mark.integration
@@ -31,7 +33,7 @@ async def test_a_command_becomes_an_event_and_a_projected_row(
     rec = issue(inspection_id, 1)
     outcomes = await gateway.submit([insp, rec], timeout=30)
     assert [outcomes[c.command_id].status for c in (insp, rec)] == ["accepted", "accepted"]
-    await wait_until_projected(stack, timeout=30)
+    await wait_until_projected(stack, RECOMMENDATIONS, timeout=30)
     async with pool.acquire() as conn:
         row = await conn.fetchrow(
             "SELECT inspection_id, number, stream_version, last_event_id FROM recommendations "
@@ -70,7 +72,7 @@ async def test_a_poison_message_is_rejected_dead_lettered_and_the_decider_goes_o
     gateway: CommandGateway, stack: Settings
 ) -> None:
     await gateway.send_raw(b"whatever", b"\xff not json at all")
-    dead_letters = reader(stack)
+    dead_letters = groupless_consumer(stack)
     await dead_letters.start()
     try:
         topic = stack.topics.dead_letters

@@ -5,7 +5,7 @@ from datetime import date
 import orjson
 
 from bench.generate import commands
-from services.commands import parse_command_bytes
+from services.domain.commands import parse_command_bytes
 from tests.world import World
 
 

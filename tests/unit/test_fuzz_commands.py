@@ -6,7 +6,12 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.commands import COMMAND_TYPES, InvalidCommand, parse_command, parse_command_bytes
+from services.domain.commands import (
+    COMMAND_TYPES,
+    InvalidCommand,
+    parse_command,
+    parse_command_bytes,
+)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),

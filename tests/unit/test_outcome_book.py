@@ -4,7 +4,7 @@ import uuid
 from datetime import UTC, datetime
 
 from events.outcome import Outcome
-from services.gateway import OutcomeBook
+from services.decider.outcome_book import OutcomeBook
 
 
 def outcome(status: str = "accepted", cid: uuid.UUID | None = None) -> Outcome:

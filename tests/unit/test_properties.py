@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from events.recommendation import InspectorateDecisionRecorded
 from projections.status import classify
-from services.commands import Command
+from services.domain.commands import Command
 from services.domain.decide import Accepted
 from services.domain.state import RecommendationState
 from tests.builders import ADMIN, INSPECTOR, command, contributor, issue, publish

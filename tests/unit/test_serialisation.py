@@ -11,7 +11,12 @@ from events.envelope import Actor, Envelope
 from events.integrity import chain_break, seal
 from events.recommendation import EvidenceSubmitted, ProgressReported
 from events.registry import UnreadableEvent, dump_event, parse_event, seal_and_dump
-from services.commands import InvalidCommand, dump_command, parse_command, parse_command_bytes
+from services.domain.commands import (
+    InvalidCommand,
+    dump_command,
+    parse_command,
+    parse_command_bytes,
+)
 from tests.builders import INSPECTOR, publish
 
 

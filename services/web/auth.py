@@ -6,7 +6,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from events.envelope import Actor
-from services.tokens import actor_for
+from services.web.tokens import actor_for
 
 COOKIE = "rectrack_token"
 
@@ -30,7 +30,7 @@ def _unauthorised() -> HTTPException:
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
-async def writer(request: Request, credentials: Credentials) -> Actor:
+async def require_writer(request: Request, credentials: Credentials) -> Actor:
     """The actor of a write: always from the token, never from the body."""
     actor = await token_actor(request, credentials.credentials if credentials else None)
     if actor is None:
@@ -38,7 +38,7 @@ async def writer(request: Request, credentials: Credentials) -> Actor:
     return actor
 
 
-async def reader(request: Request, credentials: Credentials) -> Actor | None:
+async def require_reader(request: Request, credentials: Credentials) -> Actor | None:
     """Reads need any valid token, unless the instance opens reads to the public."""
     token = credentials.credentials if credentials else request.cookies.get(COOKIE)
     actor = await token_actor(request, token)
@@ -47,7 +47,7 @@ async def reader(request: Request, credentials: Credentials) -> Actor | None:
     return actor
 
 
-async def page_reader(request: Request) -> Actor | None:
+async def require_page_reader(request: Request) -> Actor | None:
     """Dashboard pages: the login cookie (reads only, so a cookie carries no write risk)."""
     actor = await token_actor(request, request.cookies.get(COOKIE))
     if actor is None and not request.app.state.settings.public_reads:
@@ -55,6 +55,6 @@ async def page_reader(request: Request) -> Actor | None:
     return actor
 
 
-Writer = Annotated[Actor, Depends(writer)]
-Reader = Annotated[Actor | None, Depends(reader)]
-PageReader = Annotated[Actor | None, Depends(page_reader)]
+WriterActor = Annotated[Actor, Depends(require_writer)]
+ReaderActor = Annotated[Actor | None, Depends(require_reader)]
+PageActor = Annotated[Actor | None, Depends(require_page_reader)]

@@ -2,8 +2,7 @@
 
 import asyncio
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from uuid import UUID
 
 import structlog
@@ -13,72 +12,13 @@ from aiokafka.errors import KafkaError
 from events.outcome import Outcome
 from events.registry import parse_outcome
 from events.streams import partition_key
-from infra.kafka_clients import durable_producer, reader, topic_partitions
+from infra.kafka_clients import durable_producer, groupless_consumer, topic_partitions
 from infra.settings import Settings
-from services.commands import Command, dump_command
+from services.decider.outcome_book import OutcomeBook
+from services.domain.commands import Command, dump_command
 
-Progress = Callable[[int, int], None]
+DecidedProgress = Callable[[int, int], None]  # (decided, sent)
 log = structlog.get_logger(__name__)
-KEEP_RECENT = 50_000
-
-
-class OutcomeBook:
-    """The outcomes a process may still be asked for, in memory that does not grow with the log.
-
-    Outcomes of commands this process sent and has not yet collected are held until collected;
-    of the others only the most recent `keep_recent` are kept (for status polls).
-    """
-
-    def __init__(self, keep_recent: int = KEEP_RECENT) -> None:
-        self.keep_recent = keep_recent
-        self._expected: set[UUID] = set()
-        self._held: dict[UUID, Outcome] = {}
-        self._recent: OrderedDict[UUID, Outcome] = OrderedDict()
-
-    def expect(self, command_ids: Iterable[UUID]) -> None:
-        """Hold these commands' outcomes, already arrived or to come, until released."""
-        for cid in command_ids:
-            self._expected.add(cid)
-            if cid in self._recent:
-                self._held[cid] = self._recent.pop(cid)
-
-    def release(self, command_ids: Iterable[UUID]) -> None:
-        """Stop holding these outcomes: they join the recent ones."""
-        for cid in command_ids:
-            self._expected.discard(cid)
-            if cid in self._held:
-                self._remember(cid, self._held.pop(cid))
-
-    def add(self, outcome: Outcome) -> None:
-        """Record an outcome; the first one seen for a command stands."""
-        cid = outcome.command_id
-        if cid in self._held or cid in self._recent:
-            return
-        if cid in self._expected:
-            self._held[cid] = outcome
-        else:
-            self._remember(cid, outcome)
-
-    def get(self, command_id: UUID) -> Outcome | None:
-        """The outcome of a command, if this process knows it."""
-        return self._held.get(command_id) or self._recent.get(command_id)
-
-    def known(self, command_ids: Iterable[UUID]) -> set[UUID]:
-        """Which of these commands have a known outcome."""
-        return {cid for cid in command_ids if cid in self._held or cid in self._recent}
-
-    def forget(self, command_id: UUID) -> None:
-        """Drop a known outcome (so a resent command's outcome is awaited afresh)."""
-        self._held.pop(command_id, None)
-        self._recent.pop(command_id, None)
-
-    def __len__(self) -> int:
-        return len(self._held) + len(self._recent)
-
-    def _remember(self, cid: UUID, outcome: Outcome) -> None:
-        self._recent[cid] = outcome
-        while len(self._recent) > self.keep_recent:
-            self._recent.popitem(last=False)
 
 
 class CommandGateway:
@@ -87,7 +27,7 @@ class CommandGateway:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.producer: AIOKafkaProducer = durable_producer(settings)
-        self.outcome_reader: AIOKafkaConsumer = reader(settings)
+        self.outcome_reader: AIOKafkaConsumer = groupless_consumer(settings)
         self.outcomes = OutcomeBook()
         # The ids each wait_for still misses: the pump strikes arrivals off, so a waiter never
         # rescans what it awaits (that was quadratic in a large load).
@@ -157,7 +97,11 @@ class CommandGateway:
         await self.producer.send_and_wait(self.settings.topics.commands, value, key=key)
 
     async def wait_for(
-        self, command_ids: Sequence[UUID], *, timeout: float, progress: Progress | None = None
+        self,
+        command_ids: Sequence[UUID],
+        *,
+        timeout: float,
+        progress: DecidedProgress | None = None,
     ) -> dict[UUID, Outcome]:
         """Outcomes of these commands that arrive within the timeout; then they are released."""
         wanted = set(command_ids)
@@ -175,7 +119,7 @@ class CommandGateway:
             self.outcomes.release(wanted)
 
     async def _until_none_missing(
-        self, missing: set[UUID], wanted: int, deadline: float, progress: Progress | None
+        self, missing: set[UUID], wanted: int, deadline: float, progress: DecidedProgress | None
     ) -> None:
         async with self._arrived:
             while True:
@@ -194,7 +138,7 @@ class CommandGateway:
         commands: Sequence[Command],
         *,
         timeout: float = 30.0,
-        progress: Progress | None = None,
+        progress: DecidedProgress | None = None,
     ) -> dict[UUID, Outcome]:
         """Send commands and wait for their outcomes."""
         await self.send(commands)

@@ -20,7 +20,7 @@ DELAY_CAUSES = {
 }
 
 
-class Closure(BaseModel):
+class ClosedRecommendation(BaseModel):
     """A recommendation closed since the last update, and why."""
 
     number: int
@@ -30,7 +30,7 @@ class Closure(BaseModel):
     rationale: str
 
 
-class Progress(BaseModel):
+class OpenRecommendation(BaseModel):
     """An open recommendation's position for the committee."""
 
     number: int
@@ -48,8 +48,8 @@ class InspectionSection(BaseModel):
     """One inspection's part of the paper."""
 
     line: InspectionLine
-    closures: list[Closure]
-    progress: list[Progress]
+    closures: list[ClosedRecommendation]
+    progress: list[OpenRecommendation]
     chart: list[tuple[date, int, int]]  # (date, closed, open)
 
 
@@ -75,9 +75,9 @@ class Paper(BaseModel):
     log_last_recorded_at: datetime | None
 
 
-def _closure(pack: HandoverPack) -> Closure:
+def _closure(pack: HandoverPack) -> ClosedRecommendation:
     last = pack.decisions[-1] if pack.decisions else None
-    return Closure(
+    return ClosedRecommendation(
         number=pack.number,
         text=pack.text,
         closure=pack.closure or "closed",
@@ -86,9 +86,9 @@ def _closure(pack: HandoverPack) -> Closure:
     )
 
 
-def _progress(pack: HandoverPack) -> Progress:
+def _progress(pack: HandoverPack) -> OpenRecommendation:
     position = pack.last_position
-    return Progress(
+    return OpenRecommendation(
         number=pack.number,
         text=pack.text,
         status=pack.status,

@@ -1,11 +1,11 @@
 """Render the committee paper as Markdown, HTML or PDF, with a chart per inspection."""
 
 import base64
+import functools
 import io
 import logging
 from datetime import date
-from importlib import resources
-from pathlib import Path
+from enum import StrEnum
 
 import jinja2
 import matplotlib
@@ -13,28 +13,16 @@ import matplotlib
 matplotlib.use("Agg")  # no display: charts are files
 import matplotlib.pyplot as plt
 
-from services.paper import Paper
+from services.look import environment
+from services.paper.assemble import Paper
 
 EPOCH = date(1970, 1, 1)
-STATUS_WORDS = {
-    "closed": "Closed",
-    "ongoing_on_track": "Ongoing – on track",
-    "ongoing_delayed": "Ongoing – delayed",
-}
 
 
+@functools.cache
 def templates() -> jinja2.Environment:
-    """The Jinja environment of the paper and the dashboard."""
-    folder = Path(str(resources.files("services").joinpath("templates")))
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(folder),
-        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2")),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["status"] = lambda s: STATUS_WORDS.get(s, s)
-    env.filters["day"] = lambda d: f"{d:%d %B %Y}" if d else "–"
-    return env
+    """The paper's templates, in the look the dashboard shares."""
+    return environment("services.paper")
 
 
 def _days(day: date) -> float:
@@ -97,3 +85,26 @@ def render_pdf(html: str) -> bytes:
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
     pdf: bytes = HTML(string=html).write_pdf()
     return pdf
+
+
+class PaperFormat(StrEnum):
+    """Output formats of the committee paper."""
+
+    md = "md"
+    html = "html"
+    pdf = "pdf"
+
+
+MEDIA_TYPES = {
+    PaperFormat.md: "text/markdown",
+    PaperFormat.html: "text/html; charset=utf-8",
+    PaperFormat.pdf: "application/pdf",
+}
+
+
+def render(paper: Paper, fmt: PaperFormat, chart_links: dict[str, str] | None = None) -> bytes:
+    """The paper in one format; Markdown links its charts (`chart_links`), the others embed."""
+    if fmt is PaperFormat.md:
+        return render_markdown(paper, chart_links).encode()
+    html = render_html(paper, charts(paper))
+    return html.encode() if fmt is PaperFormat.html else render_pdf(html)

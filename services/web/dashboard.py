@@ -1,23 +1,31 @@
 """The web dashboard: server-rendered, readable without JavaScript, read-only."""
 
+import functools
 from datetime import date
 from typing import Annotated, Any
 
+import jinja2
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from projections.recommendations import queries
 from projections.recommendations.handover import build_handover
-from services.auth import COOKIE, PageReader, Reader, token_actor
-from services.paper import build_paper
-from services.paper_render import templates
+from services.look import environment
+from services.paper.assemble import build_paper
+from services.paper.render import MEDIA_TYPES, PaperFormat, render
+from services.web.auth import COOKIE, PageActor, ReaderActor, token_actor
 
 router = APIRouter(include_in_schema=False)
 STATUSES = ("closed", "ongoing_on_track", "ongoing_delayed")
 
 
+@functools.cache
+def _templates() -> jinja2.Environment:
+    return environment("services.web")
+
+
 def _page(name: str, **context: Any) -> HTMLResponse:
-    return HTMLResponse(templates().get_template(name).render(**context))
+    return HTMLResponse(_templates().get_template(name).render(**context))
 
 
 @router.get("/login")
@@ -35,7 +43,7 @@ async def login(request: Request, token: Annotated[str, Form(max_length=200)]) -
 
 
 @router.get("/")
-async def overview(request: Request, _: PageReader, as_of: date | None = None) -> HTMLResponse:
+async def overview(request: Request, _: PageActor, as_of: date | None = None) -> HTMLResponse:
     day = as_of or date.today()
     async with request.app.state.pool.acquire() as conn:
         report = await queries.report(conn, as_of=day)
@@ -47,7 +55,7 @@ async def overview(request: Request, _: PageReader, as_of: date | None = None) -
 async def inspection_page(
     request: Request,
     inspection_id: str,
-    _: PageReader,
+    _: PageActor,
     as_of: date | None = None,
     status: Annotated[
         str | None, Query(pattern="^(closed|ongoing_on_track|ongoing_delayed)$")
@@ -83,7 +91,7 @@ async def inspection_page(
 
 @router.get("/ui/recommendations/{recommendation_id:path}")
 async def recommendation_page(
-    request: Request, recommendation_id: str, _: PageReader, as_of: date | None = None
+    request: Request, recommendation_id: str, _: PageActor, as_of: date | None = None
 ) -> HTMLResponse:
     day = as_of or date.today()
     async with request.app.state.pool.acquire() as conn:
@@ -103,27 +111,16 @@ async def recommendation_page(
 @router.get("/paper")
 async def paper_download(
     request: Request,
-    _: Reader,
+    _: ReaderActor,
     meeting: date,
     committee: str | None = None,
     format: Annotated[str, Query(pattern="^(md|html|pdf)$")] = "html",
 ) -> Response:
-    from services.paper_render import charts, render_html, render_markdown, render_pdf
-
     async with request.app.state.pool.acquire() as conn:
         paper = await build_paper(conn, meeting=meeting, committee=committee)
-    name = f"improvement-update-{meeting}"
-    if format == "md":
-        return Response(
-            render_markdown(paper),
-            media_type="text/markdown",
-            headers={"Content-Disposition": f'attachment; filename="{name}.md"'},
-        )
-    html = render_html(paper, charts(paper))
-    if format == "html":
-        return HTMLResponse(html)
-    return Response(
-        render_pdf(html),
-        media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'},
-    )
+    fmt = PaperFormat(format)
+    headers = {}
+    if fmt is not PaperFormat.html:
+        name = f"improvement-update-{meeting}.{fmt.value}"
+        headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return Response(render(paper, fmt), media_type=MEDIA_TYPES[fmt], headers=headers)

@@ -10,10 +10,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from events.topics import Topics
 from infra.database import create_pool
-from infra.kafka_clients import reader, topic_partitions
+from infra.kafka_clients import groupless_consumer, topic_partitions
 from infra.settings import Settings
 from projections.checkpoint import checkpoints
-from projections.recommendations import project as recommendations
+from projections.projection import Projection
 
 
 @dataclass(frozen=True)
@@ -45,36 +45,40 @@ async def end_offsets(consumer: AIOKafkaConsumer, topic: str) -> dict[int, int]:
     return {tp.partition: offset for tp, offset in ends.items()}
 
 
-async def measure(consumer: AIOKafkaConsumer, conn: asyncpg.Connection, topics: Topics) -> Lag:
-    """Where the recommendations projection stands against the log."""
+async def measure(
+    consumer: AIOKafkaConsumer, conn: asyncpg.Connection, topics: Topics, projection: Projection
+) -> Lag:
+    """Where a projection stands against the log."""
     log_end = await end_offsets(consumer, topics.events)
     dead = await end_offsets(consumer, topics.dead_letters)
-    done = await checkpoints(conn, recommendations.NAME, topics.events)
-    last = await conn.fetchval("SELECT max(recorded_at) FROM event_log")
+    done = await checkpoints(conn, projection.name, topics.events)
+    last = await conn.fetchval(projection.newest_event_sql)
     errors = await conn.fetchval(
-        "SELECT count(*) FROM projection_errors WHERE projection = $1", recommendations.NAME
+        "SELECT count(*) FROM projection_errors WHERE projection = $1", projection.name
     )
-    return Lag(recommendations.NAME, log_end, done, last, errors, sum(dead.values()))
+    return Lag(projection.name, log_end, done, last, errors, sum(dead.values()))
 
 
-async def projection_lag(settings: Settings) -> Lag:
+async def projection_lag(settings: Settings, projection: Projection) -> Lag:
     """Measure with connections of our own (for the CLI)."""
-    consumer = reader(settings)
+    consumer = groupless_consumer(settings)
     await consumer.start()
     pool = await create_pool(settings, max_size=1)
     try:
         async with pool.acquire() as conn:
-            return await measure(consumer, conn, settings.topics)
+            return await measure(consumer, conn, settings.topics, projection)
     finally:
         await pool.close()
         await consumer.stop()
 
 
-async def wait_until_projected(settings: Settings, *, timeout: float = 60.0) -> Lag:
+async def wait_until_projected(
+    settings: Settings, projection: Projection, *, timeout: float = 60.0
+) -> Lag:
     """Wait until the read model holds every event in the log now; raise TimeoutError if not."""
     deadline = time.monotonic() + timeout
     while True:
-        lag = await projection_lag(settings)
+        lag = await projection_lag(settings, projection)
         if lag.behind <= 0:
             return lag
         if time.monotonic() > deadline:

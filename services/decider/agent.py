@@ -3,9 +3,9 @@
 import faust
 
 from infra.faust_app import finish_before_ack, make_app, raw_topic, take_messages
-from infra.kafka_clients import durable_producer, reader
+from infra.kafka_clients import durable_producer, groupless_consumer
 from infra.settings import Settings
-from services.decider import Decider
+from services.decider.decider import Decider
 
 BATCH_SIZE = 500
 BATCH_WITHIN = 0.05
@@ -18,7 +18,7 @@ def build_decider_app(settings: Settings) -> faust.App:
 
     @app.agent(commands)
     async def decide_commands(stream: faust.StreamT[bytes]) -> None:
-        producer, log_reader = durable_producer(settings), reader(settings)
+        producer, log_reader = durable_producer(settings), groupless_consumer(settings)
         await producer.start()
         await log_reader.start()
         decider = Decider(settings.topics, producer, log_reader, partitions=settings.partitions)

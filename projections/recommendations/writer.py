@@ -10,8 +10,7 @@ from typing import Any
 import asyncpg
 
 from events.envelope import Envelope
-from events.topics import Message
-from projections.checkpoint import BatchResult, NeedsCare, apply_batch, columns
+from projections.projection import NeedsCare
 from projections.recommendations.fold import (
     ADD_COUNTS,
     CHANGING_COLUMNS,
@@ -25,7 +24,8 @@ from projections.recommendations.fold import (
     Conflict,
     fold,
 )
-from projections.recommendations.project import EVENT_LOG_COLUMNS, NAME, project
+from projections.recommendations.project import EVENT_LOG_COLUMNS
+from projections.statements import columns
 
 
 async def write_recommendations(conn: asyncpg.Connection, envelopes: Sequence[Envelope]) -> None:
@@ -62,17 +62,3 @@ async def _copy(
 ) -> None:
     if rows:
         await conn.copy_records_to_table(table, records=rows, columns=list(names))
-
-
-async def apply_recommendations_batch(
-    conn: asyncpg.Connection, topic: str, messages: Sequence[Message]
-) -> BatchResult:
-    """Apply a batch to the recommendations read model: bulk when it can, else event by event."""
-    return await apply_batch(
-        conn,
-        projection=NAME,
-        topic=topic,
-        messages=messages,
-        project=project,
-        write_batch=write_recommendations,
-    )

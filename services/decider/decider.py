@@ -8,40 +8,30 @@ import asyncio
 import base64
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 import orjson
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
-from aiokafka.structs import RecordMetadata
+from aiokafka.structs import TopicPartition
 
-from events.envelope import Envelope
 from events.outcome import Outcome
-from events.registry import (
-    UnreadableEvent,
-    current_version,
-    dump_outcome,
-    event_type_name,
-    parse_event,
-    parse_outcome,
-    seal_and_dump,
-)
-from events.streams import inspection_of, partition_key
+from events.registry import UnreadableEvent, dump_outcome, parse_event, parse_outcome, seal_and_dump
+from events.streams import partition_key
 from events.topics import Message, Topics
-from services.commands import Command, InvalidCommand, parse_command_bytes
+from infra.retry import retry_delay
+from services.decider.memory import DeciderState
+from services.decider.ports import Appended, EventProducer, LogReader
+from services.domain.commands import Command, InvalidCommand, parse_command_bytes
 from services.domain.decide import Accepted, decide
-from services.domain.evolve import evolve
+from services.domain.envelopes import inspection_for, new_envelope
 from services.domain.rejections import Reason
-from services.domain.state import AnyState, InspectionState
 
 log = structlog.get_logger(__name__)
 
 Clock = Callable[[], datetime]
-RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)
 IdFactory = Callable[[], UUID]
 
 
@@ -50,62 +40,14 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-_OUTCOME_FIELDS = tuple(Outcome.model_fields)
-
-
-def _compact(outcome: Outcome) -> tuple[object, ...]:
-    return tuple(getattr(outcome, name) for name in _OUTCOME_FIELDS)
-
-
-@dataclass
-class DeciderState:
-    """What the decider knows: every stream's state, and the outcome of each command seen."""
-
-    streams: dict[str, AnyState] = field(default_factory=dict)
-    heads: dict[str, str] = field(default_factory=dict)  # stream id -> hash of its last event
-    # Each command's outcome as a plain tuple of its field values: as a model it kept 1.4 KB per
-    # command, three quarters of the decider's memory (tracemalloc), most of it pydantic's own.
-    outcomes: dict[UUID, tuple[object, ...]] = field(default_factory=dict)
-    next_offsets: dict[TopicPartition, int] = field(default_factory=dict)
-
-    def remember(self, outcome: Outcome) -> None:
-        """Keep a command's outcome; the first one stands."""
-        if outcome.command_id not in self.outcomes:  # fold has kept every accepted one already
-            self.outcomes[outcome.command_id] = _compact(outcome)
-
-    def outcome_of(self, command_id: UUID) -> Outcome | None:
-        """The outcome a command already had, if any."""
-        values = self.outcomes.get(command_id)
-        return (
-            None if values is None else Outcome(**dict(zip(_OUTCOME_FIELDS, values, strict=True)))
-        )
-
-    def fold(self, envelope: Envelope, command_type: str | None = None) -> Outcome:
-        """Apply one appended event: the stream advances and its command counts as accepted."""
-        self.streams[envelope.stream_id] = evolve(self.streams.get(envelope.stream_id), envelope)
-        self.heads[envelope.stream_id] = envelope.hash
-        outcome = Outcome(
-            command_id=envelope.command_id,
-            correlation_id=envelope.correlation_id,
-            status="accepted",
-            command_type=command_type,
-            stream_id=envelope.stream_id,
-            stream_version=envelope.stream_version,
-            event_ids=(envelope.event_id,),
-            recorded_at=envelope.recorded_at,
-        )
-        self.outcomes[envelope.command_id] = _compact(outcome)
-        return outcome
-
-
 class Decider:
     """Handles batches of command messages; all Kafka I/O of the write side is here."""
 
     def __init__(
         self,
         topics: Topics,
-        producer: AIOKafkaProducer,
-        log_reader: AIOKafkaConsumer,
+        producer: EventProducer,
+        log_reader: LogReader,
         *,
         partitions: int,
         clock: Clock = utc_now,
@@ -118,7 +60,7 @@ class Decider:
         self.clock = clock
         self.new_id = new_id
         self.state = DeciderState()
-        self._unconfirmed: list[asyncio.Future[RecordMetadata]] = []
+        self._unconfirmed: list[asyncio.Future[Appended]] = []
         self._partitions_by_key: dict[bytes, int] = {}
         self._log_commands = log.is_enabled_for(logging.INFO)
 
@@ -134,7 +76,7 @@ class Decider:
                 return await self.handle(messages)
             except (KafkaError, OSError) as exc:
                 self._unconfirmed = []
-                delay = RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)]
+                delay = retry_delay(attempt)
                 log.warning(
                     "decider_retry", error=str(exc)[:300], retry_in=delay, commands=len(messages)
                 )
@@ -202,7 +144,7 @@ class Decider:
             batches = await self.log_reader.getmany(*behind, timeout_ms=1000, max_records=5000)
             for tp, records in batches.items():
                 for record in records:
-                    fold(tp.partition, record.offset, record.value)
+                    fold(tp.partition, record.offset, record.value or b"")
                     positions[tp] = record.offset + 1
                     folded += 1
         log.info(
@@ -260,7 +202,7 @@ class Decider:
         )
 
     async def _decide(self, command: Command, stream_id: str, message: Message) -> Outcome:
-        home = self._partition_of(stream_id)
+        home = self.home_partition(stream_id)
         if home != message.partition:
             return self._rejected(
                 command,
@@ -272,14 +214,15 @@ class Decider:
         verdict = decide(
             command,
             stream=stream,
-            inspection=self._inspection_for(command, stream_id),
+            inspection=inspection_for(self.state.streams, command, stream_id),
             today=self._today(),
         )
         if not isinstance(verdict, Accepted):
             return self._rejected(command, verdict.reason, verdict.detail)
-        envelope, value = seal_and_dump(
-            self._unsealed(command, stream_id, verdict, stream), self.state.heads.get(stream_id)
+        unsealed = new_envelope(
+            command, stream_id, verdict, stream, event_id=self.new_id(), recorded_at=self.clock()
         )
+        envelope, value = seal_and_dump(unsealed, self.state.heads.get(stream_id))
         self._unconfirmed.append(
             await self.producer.send(
                 self.topics.events, value, key=partition_key(stream_id), partition=home
@@ -288,31 +231,7 @@ class Decider:
         # The next command of this batch sees it; see handle().
         return self.state.fold(envelope, command.type)
 
-    def _unsealed(
-        self, command: Command, stream_id: str, verdict: Accepted, stream: AnyState | None
-    ) -> Envelope:
-        event_type = event_type_name(verdict.event)
-        return Envelope(
-            event_id=self.new_id(),
-            type=event_type,
-            schema_version=current_version(event_type),
-            stream_id=stream_id,
-            stream_version=(stream.version if stream else 0) + 1,
-            effective_date=verdict.effective_date,
-            recorded_at=self.clock(),
-            command_id=command.command_id,
-            correlation_id=command.correlation_id or command.command_id,
-            actor=command.actor,
-            loaded_by=command.loaded_by,
-            data=verdict.event,
-        )
-
-    def _inspection_for(self, command: Command, stream_id: str) -> InspectionState | None:
-        inspection_id = inspection_of(stream_id) or getattr(command.data, "inspection_id", None)
-        found = self.state.streams.get(inspection_id) if inspection_id else None
-        return found if isinstance(found, InspectionState) else None
-
-    def _partition_of(self, stream_id: str) -> int:
+    def home_partition(self, stream_id: str) -> int:
         """The partition the producers' default partitioner gives this stream's key."""
         key = partition_key(stream_id)
         partition = self._partitions_by_key.get(key)
@@ -376,7 +295,10 @@ class Decider:
         key, partition = None, None
         if outcome.stream_id:
             # The partition the key gives (topics are co-partitioned), without hashing it again.
-            key, partition = partition_key(outcome.stream_id), self._partition_of(outcome.stream_id)
+            key, partition = (
+                partition_key(outcome.stream_id),
+                self.home_partition(outcome.stream_id),
+            )
         self._unconfirmed.append(
             await self.producer.send(
                 self.topics.outcomes, dump_outcome(outcome), key=key, partition=partition

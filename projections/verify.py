@@ -1,0 +1,43 @@
+"""`rectrack verify`: walk the log's hash chains; check a projection's tables against the log."""
+
+import dataclasses
+import time
+
+from events.chain import ChainReport, walk
+from infra.database import create_pool, migrate, quote_schema
+from infra.kafka_clients import groupless_consumer, read_messages
+from infra.settings import Settings
+from projections.projection import Projection
+from projections.replay import align_and_compare, catch_up, end_offsets
+
+
+async def verify_chain(settings: Settings, *, from_offset: int = 0) -> ChainReport:
+    """Walk the events topic as it is now."""
+    messages = await read_messages(settings, settings.topics.events)
+    return walk(settings.topics.events, messages, from_offset=from_offset)
+
+
+async def verify_read_models(
+    settings: Settings, projection: Projection
+) -> dict[str, tuple[str, str]]:
+    """Checksums of each table, live and rebuilt from the log at the same position."""
+    scratch = f"{settings.db_schema}__verify_{time.strftime('%Y%m%d%H%M%S')}"
+    topic = settings.topics.events
+    consumer = groupless_consumer(settings)
+    await consumer.start()
+    pool = await create_pool(dataclasses.replace(settings, db_schema=scratch), max_size=1)
+    try:
+        await migrate(pool)
+        async with pool.acquire() as conn:
+            ends = await end_offsets(consumer, topic)
+            await catch_up(consumer, conn, projection, topic, ends)
+        async with pool.acquire() as conn, conn.transaction():
+            _, rebuilt, live = await align_and_compare(
+                consumer, conn, projection, topic, scratch, settings.db_schema
+            )
+        async with pool.acquire() as conn:
+            await conn.execute(f"DROP SCHEMA {quote_schema(scratch)} CASCADE")
+    finally:
+        await pool.close()
+        await consumer.stop()
+    return {table: (live[table], rebuilt[table]) for table in live}

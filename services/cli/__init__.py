@@ -1,0 +1,1 @@
+"""The `rectrack` command line: thin typer commands, one module per concern."""

@@ -1,0 +1,176 @@
+"""The log's data: load commands, the demo, replay the read models, verify the log."""
+
+import asyncio
+import dataclasses
+import os
+from datetime import date
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.table import Table
+
+from events.envelope import Actor
+from services.cli.output import console, err, fail, load_settings, write_json
+from services.cli.reports import ReportFormat, print_report, read_report
+from services.cli.stack import up
+from services.decider.loader import load_file
+
+DEMO_AS_OF = date(2024, 9, 18)
+
+
+def demo_file() -> Path:
+    """The bundled dataset built from the public record."""
+    return Path(str(resources.files("services").joinpath("demo", "public_record.ndjson")))
+
+
+def load(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a machine-readable summary.")
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for outcomes.")] = 60.0,
+    loaded_by: Annotated[
+        str | None, typer.Option(help="Who loads the file (recorded in each event).")
+    ] = None,
+    loader_team: Annotated[str, typer.Option(help="The loader's team.")] = "cli",
+    loader_role: Annotated[str, typer.Option(help="The loader's role; loading needs admin.")] = (
+        "admin"
+    ),
+) -> None:
+    """Send one command per line of FILE (NDJSON) and summarise the outcomes."""
+    loader = _loader(loaded_by, loader_team, loader_role)
+    summary = load_file(load_settings(), file, loaded_by=loader, timeout=timeout, quiet=as_json)
+    _print_load_summary(summary, as_json)
+    if summary["no_outcome"]:
+        raise typer.Exit(2)
+
+
+def _loader(name: str | None, team: str, role: str) -> Actor:
+    try:
+        return Actor.model_validate(
+            {"name": name or os.environ.get("USER") or "rectrack-cli", "team": team, "role": role}
+        )
+    except ValueError as exc:
+        raise fail(f"--loader-role: {exc}") from exc
+
+
+def _print_load_summary(summary: dict[str, object], as_json: bool) -> None:
+    if as_json:
+        write_json(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+        return
+    console.print(
+        f"{summary['commands']} commands: {summary['accepted']} accepted, "
+        f"{summary['rejected']} rejected, {summary['no_outcome']} without an outcome"
+    )
+    rejections = summary["rejections"]
+    assert isinstance(rejections, list)
+    for r in rejections[:50]:
+        console.print(f"  line {r['line']}: {r['reason']} — {r['detail']}")
+
+
+def demo() -> None:
+    """Start the stack, load the public-record dataset, print the 18 September 2024 table."""
+    from projections.lag import wait_until_projected
+    from projections.recommendations.projection import RECOMMENDATIONS
+
+    up()
+    settings = load_settings()
+    summary = load_file(settings, demo_file(), loaded_by=_loader(None, "cli", "admin"))
+    _print_load_summary(summary, as_json=False)
+    asyncio.run(wait_until_projected(settings, RECOMMENDATIONS, timeout=120))
+    print_report(asyncio.run(read_report(settings, DEMO_AS_OF)), ReportFormat.table)
+    if summary["no_outcome"]:
+        raise typer.Exit(2)
+
+
+def replay(
+    projection: Annotated[
+        str, typer.Option(help="The projection to rebuild (only 'recommendations' exists).")
+    ] = "recommendations",
+    keep_old: Annotated[bool, typer.Option(help="Keep the replaced schema.")] = False,
+) -> None:
+    """Rebuild read models from offset 0 beside the live ones, then switch over atomically."""
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    from projections.recommendations.projection import RECOMMENDATIONS
+    from projections.replay import replay as run_replay
+
+    if projection != RECOMMENDATIONS.name:
+        raise fail(f"--projection: no projection named {projection!r}")
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} events"),
+        console=err,
+    ) as bar:
+        task = bar.add_task("replaying", total=None)
+
+        def show_replayed(done: int, end: int, rate: float) -> None:
+            bar.update(
+                task,
+                completed=done,
+                total=end,
+                description=f"replaying {rate:,.0f} events/s, lag {end - done}",
+            )
+
+        result = asyncio.run(
+            run_replay(load_settings(), RECOMMENDATIONS, progress=show_replayed, keep_old=keep_old)
+        )
+    table = Table("table", "rebuilt", "incremental", "same")
+    for name, digest in result.rebuilt.items():
+        other = result.incremental[name]
+        table.add_row(name, digest, other, "yes" if digest == other else "NO")
+    console.print(table)
+    console.print(
+        f"replayed {result.events} events in {result.seconds:.2f}s "
+        f"({result.events / max(result.seconds, 1e-6):,.0f} events/s); switched over"
+    )
+    if not result.identical:
+        raise fail(f"read models differ; the replaced schema is kept as {result.old_schema}")
+
+
+def verify(
+    from_offset: Annotated[
+        int, typer.Option("--from-offset", help="Report breaks from this offset on.")
+    ] = 0,
+    read_models: Annotated[
+        bool, typer.Option(help="Also rebuild the read models and compare checksums.")
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable result.")] = False,
+) -> None:
+    """Walk the log and every stream's hash chain; report the first break; check read models."""
+    from projections.recommendations.projection import RECOMMENDATIONS
+    from projections.verify import verify_chain, verify_read_models
+
+    settings = load_settings()
+    chain = asyncio.run(verify_chain(settings, from_offset=from_offset))
+    tables = asyncio.run(verify_read_models(settings, RECOMMENDATIONS)) if read_models else {}
+    differing = sorted(t for t, (live, rebuilt) in tables.items() if live != rebuilt)
+    if as_json:
+        result = {
+            "events": chain.events,
+            "streams": chain.streams,
+            "breaks": [dataclasses.asdict(b) for b in chain.breaks],
+            "read_models": {t: {"live": a, "rebuilt": b} for t, (a, b) in tables.items()},
+            "read_models_differing": differing,
+        }
+        write_json(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    else:
+        console.print(
+            f"{chain.events} events in {chain.streams} streams; {len(chain.breaks)} break(s)"
+        )
+        for b in chain.breaks:
+            console.print(
+                f"  {b.topic} partition {b.partition} offset {b.offset} "
+                f"stream {b.stream_id}: {b.reason}"
+            )
+        if read_models:
+            verdict = (
+                "match the log" if not differing else f"DIFFER from the log: {', '.join(differing)}"
+            )
+            console.print(f"read models: {verdict}")
+    if chain.breaks or differing:
+        raise typer.Exit(1)

@@ -1,0 +1,37 @@
+"""The `rectrack` application: every command, grouped by concern in this package."""
+
+import os
+from collections.abc import Callable
+
+import typer
+
+from services.cli import admin, data, reports, stack
+
+app = typer.Typer(
+    help="Track inspectorate recommendations from publication to closure.", no_args_is_help=True
+)
+app.add_typer(stack.topics_app, name="topics")
+app.add_typer(admin.tokens_app, name="tokens")
+app.add_typer(admin.schema_app, name="schema")
+COMMANDS: tuple[Callable[..., None], ...] = (
+    stack.up,
+    stack.down,
+    stack.status,
+    stack.run,
+    data.load,
+    reports.report,
+    reports.history,
+    reports.handover,
+    data.replay,
+    reports.paper,
+    data.verify,
+    data.demo,
+)
+for command in COMMANDS:
+    app.command()(command)
+
+
+def main() -> None:
+    """Console script entry point."""
+    os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
+    app()

@@ -1,0 +1,48 @@
+"""What every command shares: settings, the consoles, failing with a message, a connection."""
+
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from infra.logs import configure_logging
+from infra.settings import Settings
+
+T = TypeVar("T")
+
+# A fixed width when not on a terminal keeps piped output and CI logs readable.
+console = Console(width=None if sys.stdout.isatty() else 120)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def load_settings() -> Settings:
+    """Settings from the environment, with logging configured."""
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    return settings
+
+
+def fail(message: str) -> typer.Exit:
+    """Print an error; raise what this returns to exit with 1."""
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(1)
+
+
+def write_json(payload: bytes) -> None:
+    """JSON bytes to stdout, with a final newline."""
+    sys.stdout.write(payload.decode() + "\n")
+
+
+async def with_connection(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run `work` on one migrated database connection."""
+    from infra.database import create_pool, migrate
+
+    pool = await create_pool(settings, max_size=1)
+    try:
+        await migrate(pool)
+        async with pool.acquire() as conn:
+            return await work(conn)
+    finally:
+        await pool.close()

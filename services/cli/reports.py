@@ -1,0 +1,196 @@
+"""Reports: the committee table, a recommendation's history and handover, the paper."""
+
+import asyncio
+import sys
+from datetime import date, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.table import Table
+
+from infra.settings import Settings
+from projections.recommendations.report import Report
+from projections.status import STATUS_WORDS
+from services.cli.output import console, err, fail, load_settings, with_connection, write_json
+from services.paper.render import PaperFormat
+
+
+class ReportFormat(StrEnum):
+    """Output formats of reports."""
+
+    table = "table"
+    json = "json"
+
+
+class PackFormat(StrEnum):
+    """Output formats of history and handover."""
+
+    markdown = "markdown"
+    json = "json"
+
+
+async def read_report(
+    settings: Settings,
+    as_of: date,
+    since: date | None = None,
+    known_at: datetime | None = None,
+    inspection: str | None = None,
+) -> Report:
+    """The report from the read model."""
+    from projections.recommendations import queries
+
+    return await with_connection(
+        settings,
+        lambda conn: queries.report(
+            conn, as_of=as_of, since=since, known_at=known_at, inspection_id=inspection
+        ),
+    )
+
+
+def print_report(report: Report, fmt: ReportFormat) -> None:
+    """Print the committee table, or the report as JSON."""
+    if fmt is ReportFormat.json:
+        sys.stdout.write(report.model_dump_json(indent=2) + "\n")
+        return
+    since = f"Closed since {report.since}" if report.since else "Closed (no earlier update)"
+    table = Table(
+        "Inspection",
+        "Total",
+        STATUS_WORDS["closed"],
+        STATUS_WORDS["ongoing_on_track"],
+        STATUS_WORDS["ongoing_delayed"],
+        since,
+        title=f"HMICS recommendations as at {report.as_of:%d %B %Y}",
+    )
+    for line in report.inspections:
+        table.add_row(
+            line.title,
+            str(line.total),
+            str(line.closed),
+            str(line.ongoing_on_track),
+            str(line.ongoing_delayed),
+            ", ".join(map(str, line.closed_since)) or "–",
+        )
+    console.print(table)
+
+
+def report(
+    as_of: Annotated[
+        datetime, typer.Option("--as-of", formats=["%Y-%m-%d"], help="Business date.")
+    ],
+    since: Annotated[
+        datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Start of 'since the last update'."),
+    ] = None,
+    known_at: Annotated[
+        datetime | None, typer.Option("--known-at", help="System time: what was known then.")
+    ] = None,
+    inspection: Annotated[str | None, typer.Option(help="Only this inspection id.")] = None,
+    fmt: Annotated[ReportFormat, typer.Option("--format")] = ReportFormat.table,
+) -> None:
+    """Total | Closed | Ongoing – on track | Ongoing – delayed per inspection, as of a date."""
+    result = asyncio.run(
+        read_report(
+            load_settings(), as_of.date(), since.date() if since else None, known_at, inspection
+        )
+    )
+    print_report(result, fmt)
+
+
+def history(
+    recommendation_id: Annotated[str, typer.Argument(help="For example hate-crime-2021/r6.")],
+    fmt: Annotated[PackFormat, typer.Option("--format")] = PackFormat.markdown,
+) -> None:
+    """Every event of a recommendation in order: what, when (effective and recorded), who."""
+    from projections.recommendations import queries
+
+    entries = asyncio.run(
+        with_connection(load_settings(), lambda conn: queries.history(conn, recommendation_id))
+    )
+    if not entries:
+        raise fail(f"no recommendation {recommendation_id}")
+    if fmt is PackFormat.json:
+        payload = [e.model_dump(mode="json") for e in entries]
+        write_json(orjson.dumps(payload, option=orjson.OPT_INDENT_2))
+        return
+    table = Table("v", "effective", "recorded", "who", "what", title=recommendation_id)
+    for e in entries:
+        who = f"{e.actor.name} ({e.actor.team}, {e.actor.role})"
+        if e.loaded_by:
+            who += f" loaded by {e.loaded_by.name}"
+        what = e.summary + "".join(f"\n  {d.name} sha256:{d.sha256}" for d in e.documents)
+        table.add_row(
+            str(e.stream_version),
+            str(e.effective_date),
+            f"{e.recorded_at:%Y-%m-%d %H:%M:%S}",
+            who,
+            what,
+        )
+    console.print(table)
+
+
+def handover(
+    recommendation_id: Annotated[str, typer.Argument(help="For example hate-crime-2021/r6.")],
+    fmt: Annotated[PackFormat, typer.Option("--format")] = PackFormat.markdown,
+    as_of: Annotated[
+        datetime | None, typer.Option("--as-of", formats=["%Y-%m-%d"], help="Default today.")
+    ] = None,
+) -> None:
+    """The pack a new owner needs: text, status, owners, evidence, asks, last position."""
+    from projections.recommendations import queries
+    from projections.recommendations.handover import handover_markdown
+
+    day = as_of.date() if as_of else date.today()
+    pack = asyncio.run(
+        with_connection(
+            load_settings(), lambda conn: queries.handover(conn, recommendation_id, as_of=day)
+        )
+    )
+    if pack is None:
+        raise fail(f"no recommendation {recommendation_id}")
+    if fmt is PackFormat.json:
+        sys.stdout.write(pack.model_dump_json(indent=2) + "\n")
+    else:
+        sys.stdout.write(handover_markdown(pack))
+
+
+def paper(
+    meeting: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="The meeting date.")],
+    committee: Annotated[str | None, typer.Option(help="Only this committee's updates.")] = None,
+    fmt: Annotated[PaperFormat, typer.Option("--format")] = PaperFormat.md,
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="File to write.")] = None,
+    known_at: Annotated[
+        datetime | None, typer.Option("--known-at", help="Rebuild as the log stood then.")
+    ] = None,
+) -> None:
+    """The improvement update for a committee meeting, from the log alone."""
+    from services.paper.assemble import build_paper
+    from services.paper.render import charts, render
+
+    if out is None and fmt is PaperFormat.pdf:
+        raise fail("--format pdf needs -o FILE")
+    built = asyncio.run(
+        with_connection(
+            load_settings(),
+            lambda conn: build_paper(
+                conn, meeting=meeting.date(), committee=committee, known_at=known_at
+            ),
+        )
+    )
+    links: dict[str, str] = {}
+    if fmt is PaperFormat.md and out is not None:
+        # Beside a Markdown file, the charts go as SVG files it links to.
+        folder = out.with_name(out.stem + "-charts")
+        folder.mkdir(parents=True, exist_ok=True)
+        for inspection_id, svg in charts(built).items():
+            (folder / f"{inspection_id}.svg").write_text(svg)
+            links[inspection_id] = f"{folder.name}/{inspection_id}.svg"
+    content = render(built, fmt, links)
+    if out is None:
+        sys.stdout.write(content.decode())
+        return
+    out.write_bytes(content)
+    err.print(f"wrote {out}")

@@ -1,0 +1,204 @@
+"""Stack commands: up, down, status, run, and the topics of this instance."""
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from infra.kafka_clients import ensure_topics
+from infra.processes import read_pid, require_free, spawn, stop_pid, wait_until
+from infra.settings import Settings
+from infra.stack import infrastructure_status, start_infrastructure, stop_infrastructure
+from services.cli.output import console, err, fail, load_settings
+
+APP_PID = "app.pid"
+topics_app = typer.Typer(help="Kafka topics of this instance.")
+
+
+class Component(StrEnum):
+    """A process of the stack."""
+
+    api = "api"
+    decider = "decider"
+    projector = "projector"
+
+
+def _app_pid(settings: Settings) -> int | None:
+    return read_pid(settings.run_dir / APP_PID)
+
+
+def _api_healthy(settings: Settings) -> bool:
+    try:
+        with urllib.request.urlopen(f"{settings.api_url}/health", timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def up() -> None:
+    """Start the broker, the database and the app (API, decider, projector) in the background."""
+    settings = load_settings()
+    try:
+        started = start_infrastructure(settings)
+        if _app_pid(settings) is None:
+            require_free(settings.api_port, "the API (RECTRACK_API_PORT)")
+            spawn(
+                [sys.executable, "-m", "services.cli", "run", "--no-infrastructure"],
+                pid_file=settings.run_dir / APP_PID,
+                log_file=settings.log_dir / "app.log",
+            )
+            started.append("app")
+        wait_until(lambda: _api_healthy(settings), timeout=120, what="the rectrack API")
+    except (RuntimeError, TimeoutError, subprocess.CalledProcessError) as exc:
+        raise fail(f"{exc} (logs in {settings.log_dir})") from exc
+    console.print(f"started: {', '.join(started) or 'nothing (already running)'}")
+    _print_status(settings)
+
+
+def down() -> None:
+    """Stop the app, the broker and the database of this RECTRACK_HOME."""
+    settings = load_settings()
+    stopped = []
+    pid = _app_pid(settings)
+    if pid is not None:
+        stop_pid(pid, timeout=30)
+        (settings.run_dir / APP_PID).unlink(missing_ok=True)
+        stopped.append("app")
+    stopped += stop_infrastructure(settings)
+    console.print(f"stopped: {', '.join(stopped) or 'nothing (not running)'}")
+
+
+def status() -> None:
+    """Say what runs, where: broker, database, app, API URL and projection lag."""
+    _print_status(load_settings())
+
+
+def _print_status(settings: Settings) -> None:
+    from rich.table import Table
+
+    table = Table("service", "state", "pid", "address")
+    for s in infrastructure_status(settings):
+        state = ("running" if s.running else "stopped") + ("" if s.managed else " (external)")
+        table.add_row(s.name, state, str(s.pid or "-"), s.address)
+    pid = _app_pid(settings)
+    api_state = "running" if _api_healthy(settings) else ("starting" if pid else "stopped")
+    table.add_row("app (api, decider, projector)", api_state, str(pid or "-"), settings.api_url)
+    console.print(table)
+    console.print(f"API:        {settings.api_url}")
+    console.print(f"Bootstrap:  {settings.bootstrap_servers}")
+    console.print(f"Database:   {settings.database_url} (schema {settings.db_schema})")
+    console.print(f"Home:       {settings.home}")
+    if all(s.running for s in infrastructure_status(settings)):
+        _print_lag(settings)
+
+
+def _print_lag(settings: Settings) -> None:
+    from projections.lag import projection_lag
+    from projections.recommendations.projection import RECOMMENDATIONS
+
+    try:
+        lag = asyncio.run(projection_lag(settings, RECOMMENDATIONS))
+    except (OSError, RuntimeError) as exc:
+        console.print(f"Projection: unknown ({exc})")
+        return
+    last = f"{lag.last_event_at:%Y-%m-%d %H:%M:%S}" if lag.last_event_at else "none"
+    console.print(
+        f"Projection: {lag.projection} at {lag.log_total - lag.behind} of {lag.log_total} "
+        f"events (lag {lag.behind}, last event recorded {last}, {lag.errors} errors)"
+    )
+    console.print(f"Dead letters: {lag.dead_letters}")
+
+
+@topics_app.command("create")
+def topics_create() -> None:
+    """Create this instance's topics (idempotent)."""
+    settings = load_settings()
+    created = asyncio.run(ensure_topics(settings))
+    console.print(f"created: {', '.join(created) or 'none (all exist)'}")
+
+
+def run(
+    component: Annotated[
+        list[Component] | None,
+        typer.Option("--component", "-c", help="Run only these (default: all three)."),
+    ] = None,
+    infrastructure: Annotated[
+        bool, typer.Option(help="Start the broker and database first if they are not running.")
+    ] = True,
+) -> None:
+    """Run the API, the decider and the projector in the foreground; Ctrl-C stops all."""
+    settings = load_settings()
+    wanted = component or list(Component)
+    if len(wanted) == 1:
+        _run_component(settings, wanted[0])
+        return
+    if infrastructure:
+        start_infrastructure(settings)
+    raise typer.Exit(_supervise(wanted))
+
+
+def _supervise(components: list[Component]) -> int:
+    children = {
+        c: subprocess.Popen([sys.executable, "-m", "services.cli", "run", "-c", c.value])
+        for c in components
+    }
+    stopping = False
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for child in children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    while not stopping:
+        exited = [c for c, child in children.items() if child.poll() is not None]
+        if exited:
+            err.print(f"[red]{', '.join(exited)} exited; stopping the others[/red]")
+            stop(signal.SIGTERM, None)
+            break
+        time.sleep(0.2)
+    codes = [child.wait() for child in children.values()]
+    return 0 if stopping and not any(c not in (0, -signal.SIGTERM) for c in codes) else 1
+
+
+def _run_component(settings: Settings, component: Component) -> None:
+    if component is Component.api:
+        import uvicorn
+
+        from services.web.app import create_app
+
+        uvicorn.run(
+            create_app(settings),
+            host=settings.api_host,
+            port=settings.api_port,
+            log_level="warning",
+        )
+        return
+    from faust.worker import Worker
+
+    asyncio.run(ensure_topics(settings))
+    if component is Component.decider:
+        from services.decider.agent import build_decider_app
+
+        faust_app = build_decider_app(settings)
+    else:
+        from projections.recommendations.projection import RECOMMENDATIONS
+        from projections.worker import build_projector_app
+
+        faust_app = build_projector_app(settings, RECOMMENDATIONS)
+    level = "warn" if settings.log_level in ("warning", "warn") else settings.log_level
+    worker = Worker(faust_app, loglevel=level, quiet=True, redirect_stdouts=False)
+    # Faust's progress spinner sets the root logger to DEBUG so that every record turns it;
+    # the spinner stops at start-up but the level stays, and every aiokafka send then builds
+    # a debug record nobody prints (about 8 % of the decider's time).
+    worker.spinner = None
+    worker.execute_from_commandline()

@@ -1,0 +1,1 @@
+"""The committee paper: assembled from the read models, rendered as Markdown, HTML or PDF."""

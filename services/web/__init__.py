@@ -1,0 +1,1 @@
+"""The HTTP face: the API's routers, the dashboard, auth and tokens, the feed, templates."""
