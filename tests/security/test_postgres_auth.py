@@ -4,7 +4,6 @@ the database. Now every connection needs a password (SCRAM), the passwords are f
 in RECTRACK_HOME, and the app logs in as a role that can create neither roles nor databases.
 """
 
-import os
 import stat
 import uuid
 from pathlib import Path
@@ -26,7 +25,8 @@ async def refused(settings: Settings, *, host: str, user: str, password: str | N
             user=user,
             password=password,
             database="postgres",
-            passfile=os.devnull,  # no ~/.pgpass may supply a password behind the test's back
+            # No ~/.pgpass may supply a password behind the test's back.
+            passfile=settings.home / "no-such-pgpass",
         )
     except asyncpg.InvalidPasswordError:
         return True
