@@ -6,7 +6,7 @@ from importlib import resources
 import asyncpg
 import structlog
 
-from infra.settings import Settings
+from infra.settings import DatabaseCredentialsError, Settings
 
 log = structlog.get_logger(__name__)
 
@@ -42,7 +42,21 @@ async def create_pool(settings: Settings, *, min_size: int = 1, max_size: int = 
 
 
 async def _ensure_schema(settings: Settings) -> None:
-    conn = await asyncpg.connect(settings.database_url)
+    try:
+        conn = await asyncpg.connect(settings.database_url)
+    except (
+        asyncpg.InvalidAuthorizationSpecificationError,  # a wrong password, an unknown role
+        asyncpg.InsufficientPrivilegeError,  # no CONNECT on that database
+    ) as exc:
+        where = (
+            "check the user and password in DATABASE_URL"
+            if settings.external_database_url
+            else f"the app role's password is in {settings.app_password_file}; `rectrack up` "
+            "sets it again on the server"
+        )
+        raise DatabaseCredentialsError(
+            f"PostgreSQL at {settings.database_url_redacted} refused us: {exc}; {where}"
+        ) from None
     try:
         await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_schema(settings.db_schema)}")
     finally:

@@ -1,12 +1,64 @@
 """Settings from the environment; every name is listed in the README."""
 
 import os
+import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from events.topics import Topics
 
 DEFAULT_PARTITIONS = 6
+
+# The local database: the app logs in as this role, which owns this database and the schemas it
+# creates there, and nothing else (no superuser, no CREATEROLE, no CREATEDB).
+APP_ROLE = "rectrack_app"
+APP_DATABASE = "rectrack"
+APP_PASSWORD_FILE = "postgres-app.password"
+REDACTED = "***"
+
+_PASSWORD_PARAM = re.compile(r"(password=)[^&\s]*", re.IGNORECASE)
+
+
+class DatabaseCredentialsError(RuntimeError):
+    """The database cannot be reached with the credentials we have; the message says what to do."""
+
+
+def read_secret(path: Path) -> str:
+    """A password kept in a file only its owner may read; refuse a missing or exposed file."""
+    try:
+        mode = path.stat().st_mode
+        secret = path.read_text().strip()
+    except OSError as exc:
+        raise DatabaseCredentialsError(
+            f"cannot read the database password in {path} ({exc.strerror or exc}). "
+            "`rectrack up` creates it, readable only by the user who ran it: run rectrack as "
+            "that user with the same RECTRACK_HOME, or set DATABASE_URL"
+        ) from None
+    # Like ssh with a private key: a password others can read is no longer a secret.
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise DatabaseCredentialsError(
+            f"{path} is readable by other users (mode {stat.S_IMODE(mode):04o}); "
+            f"run `chmod 600 {path}`"
+        )
+    if not secret:
+        raise DatabaseCredentialsError(f"{path} is empty; `rectrack up` writes a new password")
+    return secret
+
+
+def redact_url(url: str) -> str:
+    """A database URL fit to print or log: any password replaced by ***."""
+    url = _PASSWORD_PARAM.sub(rf"\g<1>{REDACTED}", url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.password is None:
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:{REDACTED}@{host}"))
 
 
 def _int(env: dict[str, str], name: str, default: int) -> int:
@@ -64,11 +116,28 @@ class Settings:
         return self.external_bootstrap or f"localhost:{self.kafka_port}"
 
     @property
+    def app_password_file(self) -> Path:
+        """The local database's app role password (mode 0600, written by `rectrack up`)."""
+        return self.home / APP_PASSWORD_FILE
+
+    @property
     def database_url(self) -> str:
-        """The PostgreSQL clients connect to."""
-        return (
-            self.external_database_url or f"postgresql://postgres@127.0.0.1:{self.pg_port}/postgres"
-        )
+        """The PostgreSQL clients connect to: DATABASE_URL as given, else the local database
+        as the app role, with its password read from `app_password_file`.
+
+        It holds a password: print or log `database_url_redacted` instead.
+        """
+        if self.external_database_url:
+            return self.external_database_url
+        password = quote(read_secret(self.app_password_file), safe="")
+        return f"postgresql://{APP_ROLE}:{password}@127.0.0.1:{self.pg_port}/{APP_DATABASE}"
+
+    @property
+    def database_url_redacted(self) -> str:
+        """`database_url` without its password, to print or log (reads no password file)."""
+        if self.external_database_url:
+            return redact_url(self.external_database_url)
+        return f"postgresql://{APP_ROLE}:{REDACTED}@127.0.0.1:{self.pg_port}/{APP_DATABASE}"
 
     @property
     def api_url(self) -> str:

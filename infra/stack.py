@@ -39,7 +39,9 @@ def start_infrastructure(settings: Settings) -> list[str]:
 
 
 async def prepare(settings: Settings) -> None:
-    """Create topics and apply migrations (both idempotent)."""
+    """Create the app role (local database), topics, and apply migrations (all idempotent)."""
+    if settings.external_database_url is None:
+        await LocalPostgres(settings).provision()
     await ensure_topics(settings)
     pool = await create_pool(settings)
     try:
@@ -73,7 +75,7 @@ def infrastructure_status(settings: Settings) -> list[ServiceStatus]:
             "postgres",
             port_open(settings.pg_port) if settings.external_database_url is None else True,
             pg.pid(),
-            settings.database_url,
+            settings.database_url_redacted,
             settings.external_database_url is None,
         ),
     ]

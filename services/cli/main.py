@@ -4,8 +4,11 @@ import os
 from collections.abc import Callable
 
 import typer
+from rich.markup import escape
 
+from infra.settings import DatabaseCredentialsError
 from services.cli import admin, data, reports, stack
+from services.cli.output import err
 
 app = typer.Typer(
     help="Track inspectorate recommendations from publication to closure.", no_args_is_help=True
@@ -34,4 +37,9 @@ for command in COMMANDS:
 def main() -> None:
     """Console script entry point."""
     os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
-    app()
+    try:
+        app()
+    except DatabaseCredentialsError as exc:
+        # Not a bug to report with a traceback: the message names the file or setting to fix.
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise SystemExit(1) from None

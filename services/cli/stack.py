@@ -92,7 +92,7 @@ def _print_status(settings: Settings) -> None:
     console.print(table)
     console.print(f"API:        {settings.api_url}")
     console.print(f"Bootstrap:  {settings.bootstrap_servers}")
-    console.print(f"Database:   {settings.database_url} (schema {settings.db_schema})")
+    console.print(f"Database:   {settings.database_url_redacted} (schema {settings.db_schema})")
     console.print(f"Home:       {settings.home}")
     if all(s.running for s in infrastructure_status(settings)):
         _print_lag(settings)
