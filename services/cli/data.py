@@ -171,7 +171,8 @@ def verify(
                 escape(
                     f"  {b.topic} partition {b.partition} offset {b.offset} "
                     f"stream {b.stream_id}: {b.reason}"
-                )
+                ),
+                soft_wrap=True,  # one line per event, for people and grep alike
             )
         console.print(
             f"{len(chain.unprojected)} event(s) the read model could not apply"
@@ -183,7 +184,8 @@ def verify(
                 escape(
                     f"  {u.topic} partition {u.partition} offset {u.offset} "
                     f"stream {u.stream_id} version {u.stream_version} ({where}): {u.reason}"
-                )
+                ),
+                soft_wrap=True,
             )
         if read_models:
             verdict = (
