@@ -40,12 +40,12 @@ RecordedLongText = Annotated[
 ]
 
 # --- Text a command may bring in.
-# C0 controls, DEL, C1 controls (U+009B is a terminal's CSI) and lone surrogates (no UTF-8
-# encoding: PostgreSQL, orjson and every renderer refuse them). NUL is the one PostgreSQL
-# cannot store at all; the others corrupt terminals, CSV, Markdown and logs downstream.
-_SINGLE_LINE_REFUSED = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# C0 controls, DEL and C1 controls (U+009B is a terminal's CSI). NUL is the one PostgreSQL
+# cannot store at all; the others corrupt terminals, CSV, Markdown and logs downstream. (Lone
+# surrogates, which have no UTF-8 encoding, pydantic's str already refuses.)
+_SINGLE_LINE_REFUSED = re.compile("[\x00-\x1f\x7f-\x9f]")
 # Multi-line text keeps newline (U+000A) and tab (U+0009).
-_MULTI_LINE_REFUSED = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+_MULTI_LINE_REFUSED = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def _refuse(pattern: re.Pattern[str], value: str, allowed: str) -> str:
