@@ -264,20 +264,15 @@ async def test_business_dates_are_bounded(stack: Settings, pool: asyncpg.Pool) -
                 "data": {"committee": committee, "meeting_date": "2024-09-18", "title": "Update"},
             },
         )
-        oldest = await _post(
-            client,
-            headers,
-            {
-                **_publish(f"date-{uuid.uuid4().hex[:10]}", published_on="1900-01-01"),
-                "effective_date": "1900-01-01",
-            },
-        )
+        # A sane date still passes (the bounds' exact edges are unit-tested: an inspection of
+        # 1900 here would show in every later test's papers).
+        today = await _post(client, headers, _publish(f"date-{uuid.uuid4().hex[:10]}"))
     for (field, day), response in refused.items():
         assert response.status_code == 422, (field, day, response.text)
         [error] = response.json()["detail"]
         assert error["field"] in {f"data.{field}", field}, error
         assert day in error["reason"] and "1900-01-01" in error["reason"]
-    assert oldest.status_code == 201, oldest.text
+    assert today.status_code == 201, today.text
 
 
 def _sealed(
