@@ -135,7 +135,10 @@ def replay(
 
 def verify(
     from_offset: Annotated[
-        int, typer.Option("--from-offset", help="Report breaks from this offset on.")
+        int,
+        typer.Option(
+            "--from-offset", help="Report breaks and unprojected events from this offset on."
+        ),
     ] = 0,
     read_models: Annotated[
         bool, typer.Option(help="Also rebuild the read models and compare checksums.")
@@ -149,7 +152,11 @@ def verify(
 
     settings = load_settings()
     chain = asyncio.run(verify_chain(settings, from_offset=from_offset))
-    chain.unprojected = asyncio.run(unprojected_events(settings, RECOMMENDATIONS))
+    chain.unprojected = [
+        u
+        for u in asyncio.run(unprojected_events(settings, RECOMMENDATIONS))
+        if u.offset >= from_offset
+    ]
     tables = asyncio.run(verify_read_models(settings, RECOMMENDATIONS)) if read_models else {}
     differing = sorted(t for t, (live, rebuilt) in tables.items() if live != rebuilt)
     if as_json:
@@ -174,9 +181,10 @@ def verify(
                 ),
                 soft_wrap=True,  # one line per event, for people and grep alike
             )
+        in_chain = sum(u.in_chain for u in chain.unprojected)
         console.print(
-            f"{len(chain.unprojected)} event(s) the read model could not apply"
-            + (" (their streams' later events were applied)" if chain.unprojected else "")
+            f"{len(chain.unprojected)} event(s) the read model could not apply; {in_chain} of "
+            "them continue their stream's chain (the stream's later events were applied)"
         )
         for u in chain.unprojected:
             where = "continues its chain" if u.in_chain else "not part of its chain"
