@@ -3,7 +3,7 @@
 from datetime import date
 
 from events.envelope import EventData
-from events.types import ShortText, Slug
+from events.types import RecordedShortText, Slug
 
 
 class CommitteeUpdateRecorded(EventData):
@@ -11,4 +11,4 @@ class CommitteeUpdateRecorded(EventData):
 
     committee: Slug
     meeting_date: date
-    title: ShortText
+    title: RecordedShortText

@@ -5,7 +5,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny
 
-from events.types import Role, ShortText
+from events.types import RecordedShortText, Role
 
 
 class Actor(BaseModel):
@@ -13,8 +13,8 @@ class Actor(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: ShortText
-    team: ShortText
+    name: RecordedShortText
+    team: RecordedShortText
     role: Role
 
 

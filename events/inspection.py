@@ -3,15 +3,15 @@
 from datetime import date
 
 from events.envelope import EventData
-from events.types import ShortText, Slug
+from events.types import RecordedShortText, Slug
 
 
 class InspectionPublished(EventData):
     """An inspectorate published an inspection report."""
 
     inspection_id: Slug
-    title: ShortText
-    inspectorate: ShortText
+    title: RecordedShortText
+    inspectorate: RecordedShortText
     published_on: date
-    inspection_type: ShortText | None = None
-    url: ShortText | None = None
+    inspection_type: RecordedShortText | None = None
+    url: RecordedShortText | None = None

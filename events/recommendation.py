@@ -10,9 +10,9 @@ from events.types import (
     DelayReason,
     DeliveryStatus,
     Kind,
-    LongText,
+    RecordedLongText,
+    RecordedShortText,
     Sha256,
-    ShortText,
     Slug,
 )
 
@@ -24,7 +24,7 @@ class RecommendationIssued(EventData):
     inspection_id: Slug
     number: int = Field(ge=1, le=10_000)
     kind: Kind = "recommendation"
-    text: LongText
+    text: RecordedLongText
     tracked: bool = True
 
 
@@ -32,9 +32,9 @@ class OwnerAssigned(EventData):
     """A team took ownership; the previous owner is kept so handovers are visible."""
 
     recommendation_id: str
-    team: ShortText
-    owner_role: ShortText
-    note: LongText | None = None
+    team: RecordedShortText
+    owner_role: RecordedShortText
+    note: RecordedLongText | None = None
     previous_team: str | None = None
     previous_owner_role: str | None = None
 
@@ -44,7 +44,7 @@ class TargetDateSet(EventData):
 
     recommendation_id: str
     target_date: date
-    reason: LongText
+    reason: RecordedLongText
     agreed_with_inspectorate: bool
     original_target_date: date
     revision: int = Field(ge=0)
@@ -54,7 +54,7 @@ class ProgressReported(EventData):
     """The owning team reported its position and whether delivery is on track."""
 
     recommendation_id: str
-    position: LongText
+    position: RecordedLongText
     delivery_status: DeliveryStatus
     delay_reason: DelayReason | None = None
 
@@ -64,7 +64,7 @@ class Document(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: ShortText
+    name: RecordedShortText
     sha256: Sha256
 
 
@@ -72,8 +72,8 @@ class EvidenceSubmitted(EventData):
     """Evidence of improvement was submitted (for example an Evidence Summary Form)."""
 
     recommendation_id: str
-    evidence_id: ShortText
-    summary: LongText
+    evidence_id: RecordedShortText
+    summary: RecordedLongText
     documents: tuple[Document, ...] = ()
 
 
@@ -81,8 +81,8 @@ class ClosureProposed(EventData):
     """The body proposed the recommendation for closure on the strength of its evidence."""
 
     recommendation_id: str
-    rationale: LongText
-    evidence_ids: tuple[ShortText, ...] = Field(min_length=1)
+    rationale: RecordedLongText
+    evidence_ids: tuple[RecordedShortText, ...] = Field(min_length=1)
 
 
 class InspectorateDecisionRecorded(EventData):
@@ -90,4 +90,4 @@ class InspectorateDecisionRecorded(EventData):
 
     recommendation_id: str
     decision: Decision
-    rationale: LongText
+    rationale: RecordedLongText

@@ -2,31 +2,69 @@
 
 Two paths: the whole verified batch written in bulk by the projection's writer, or, at any doubt,
 event by event with a savepoint each, recording every failure in `projection_errors`.
+
+No event wedges its stream. An event that continues its stream's verified chain (the right
+version, a valid hash linked to the head) but cannot be applied (data no model reads, a value
+PostgreSQL refuses) is recorded with `in_chain` and still moves the stream's head, so the
+stream's later events project. An event that does not continue its chain (forged, altered,
+not an event at all) is recorded and moves nothing. Both are deterministic functions of the
+log, so the bulk path, the event-by-event path and a replay build the same tables.
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 import orjson
+import structlog
 from asyncpg.exceptions._base import DataError as UnencodableArgument  # not re-exported
 
-from events.registry import UnreadableEvent, parse_event, parse_event_doc
+from events.chain import Place, place_of, stream_of
+from events.integrity import HASH_FIELD
+from events.registry import UnreadableEvent, parse_event_doc
 from events.topics import Message
 from projections.checkpoint import advance_checkpoints, lock_checkpoints
 from projections.gc_pause import gc_paused
 from projections.projection import BatchWriter, NeedsCare, Projection, Projector
 from projections.stream_heads import extend_heads, load_heads, save_head, save_heads, why_not_next
 
-# Errors that belong to one event (bad data, a duplicate) rather than to the database being away.
-# A value no column can hold (an integer out of range) already fails in asyncpg, before sending:
-# as a bind argument (its client-side DataError) or in a COPY (OverflowError).
-EVENT_ERRORS = (
-    asyncpg.DataError,
-    asyncpg.IntegrityConstraintViolationError,
-    UnencodableArgument,
-    OverflowError,
-)
+log = structlog.get_logger(__name__)
+
+# SQLSTATE classes one event's values can cause: 22 data exception (a NUL in text, a number
+# out of range), 23 integrity constraint violation (a duplicate key), 54 program limit exceeded
+# (a value too big for an index row). Every other class (connection, resources, operator
+# intervention, serialization, an error in our own SQL) belongs to the database or the code:
+# the batch is retried by the worker, never charged to an event.
+EVENT_SQLSTATE_CLASSES = frozenset({"22", "23", "54"})
+REASON_MAX = 2000
+
+
+def belongs_to_event(exc: BaseException) -> bool:
+    """Whether an error writing an event is the event's own (bad values), not the system's."""
+    if isinstance(exc, asyncpg.PostgresError):
+        return str(exc.sqlstate or "")[:2] in EVENT_SQLSTATE_CLASSES
+    # A value no column can hold already fails in asyncpg, before sending: as a bind argument
+    # (its client-side DataError) or in a COPY (OverflowError, UnicodeEncodeError).
+    return isinstance(exc, UnencodableArgument | OverflowError | UnicodeError)
+
+
+def storable(text: str) -> str:
+    """Text PostgreSQL can hold: NUL and lone surrogates spelled out as escapes.
+
+    Reasons quote the event's values, and the reason of an event refused for a NUL must not
+    itself be refused: that would abort the batch and retry it for ever.
+    """
+    return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+@dataclass(frozen=True)
+class Unapplied:
+    """Why one event was not applied, where its stream stands, and whether its head moved."""
+
+    reason: str
+    place: Place | None = None
+    in_chain: bool = False
 
 
 @dataclass
@@ -56,15 +94,17 @@ async def apply_batch(
                 async with conn.transaction():
                     await apply_in_bulk(conn, fresh, projection.write_batch)
             result.applied = len(fresh)
-        except (NeedsCare, *EVENT_ERRORS):
+        except Exception as exc:
+            if not isinstance(exc, NeedsCare) and not belongs_to_event(exc):
+                raise  # the database is away or the code is wrong: the worker retries
             # Some event is refused or fails: go event by event, recording each failure.
             for message in fresh:
-                error = await _apply_one(conn, message, projection.project)
-                if error is None:
+                unapplied = await _apply_one(conn, message, projection.project)
+                if unapplied is None:
                     result.applied += 1
                 else:
                     result.failed += 1
-                    await _record_error(conn, projection.name, topic, message, error)
+                    await _record_error(conn, projection.name, topic, message, unapplied)
         for message in fresh:
             next_offsets[message.partition] = message.offset + 1
         await advance_checkpoints(conn, projection.name, topic, next_offsets)
@@ -78,43 +118,90 @@ async def apply_in_bulk(
     try:
         # One decoding serves both the model and the chain, which hashes the stored document.
         docs = [orjson.loads(m.value) for m in messages]
+        for doc in docs:
+            stream_of(doc)  # the event-by-event path's test of a stream and version, too
         envelopes = [parse_event_doc(doc) for doc in docs]
-    except (orjson.JSONDecodeError, UnreadableEvent) as exc:
+    except Exception as exc:  # decoding is pure: whatever fails here is some event's fault
         raise NeedsCare from exc
     heads = extend_heads(docs, envelopes, await load_heads(conn, {e.stream_id for e in envelopes}))
     await write_batch(conn, envelopes)
     await save_heads(conn, heads)
 
 
-async def _apply_one(conn: asyncpg.Connection, message: Message, project: Projector) -> str | None:
+async def _apply_one(
+    conn: asyncpg.Connection, message: Message, project: Projector
+) -> Unapplied | None:
     try:
-        envelope = parse_event(message.value)
-        statements = project(envelope)
-    except (UnreadableEvent, TypeError) as exc:
-        return str(exc)
-    refused = await why_not_next(conn, envelope.stream_id, envelope.stream_version, message.value)
+        doc = orjson.loads(message.value)
+        place = place_of(doc)
+    except ValueError as exc:  # orjson.JSONDecodeError is one
+        return Unapplied(f"unreadable event: {exc}")
+    if storable(place.stream_id) != place.stream_id:
+        # No genuine stream has such an id (the decider names streams from slugs), and
+        # PostgreSQL could not even look its head up.
+        return Unapplied("unreadable event: stream_id holds characters PostgreSQL cannot store")
+    refused = await why_not_next(conn, place.stream_id, place.stream_version, doc)
     if refused:
-        return refused
+        return Unapplied(refused, place)
+    # The event is its stream's next: the head moves whether or not the event applies, so
+    # one event the read model cannot hold never stops the ones after it.
+    reason = await _apply_statements(conn, doc, project)
+    await save_head(conn, place.stream_id, place.stream_version, doc[HASH_FIELD])
+    return None if reason is None else Unapplied(reason, place, in_chain=True)
+
+
+async def _apply_statements(
+    conn: asyncpg.Connection, doc: dict[str, Any], project: Projector
+) -> str | None:
+    """Why the event's statements could not be applied, or None when they were."""
+    try:
+        envelope = parse_event_doc(doc)
+        statements = project(envelope)
+    except UnreadableEvent as exc:
+        return str(exc)
+    except Exception as exc:  # parsing and `project` are pure: a failure is this event's
+        return f"{type(exc).__name__}: {exc}"
     try:
         async with conn.transaction():  # a savepoint: one bad event does not undo the batch
             for statement in statements:
                 await conn.execute(statement.sql, *statement.args)
-            await save_head(conn, envelope)
-    except EVENT_ERRORS as exc:
+    except Exception as exc:
+        if not belongs_to_event(exc):
+            raise
         return f"{type(exc).__name__}: {exc}"
     return None
 
 
+_RECORD = (
+    'INSERT INTO projection_errors (projection, topic, partition, "offset", reason, raw, '
+    "stream_id, stream_version, in_chain, effective_date, event_recorded_at) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING"
+)
+
+
 async def _record_error(
-    conn: asyncpg.Connection, projection: str, topic: str, message: Message, reason: str
+    conn: asyncpg.Connection, projection: str, topic: str, message: Message, unapplied: Unapplied
 ) -> None:
-    await conn.execute(
-        'INSERT INTO projection_errors (projection, topic, partition, "offset", reason, raw) '
-        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-        projection,
-        topic,
-        message.partition,
-        message.offset,
-        reason[:2000],
-        message.value,
+    place = unapplied.place  # when given, its stream id is storable (see _apply_one)
+    reason = storable(unapplied.reason)[:REASON_MAX]
+    where = (place.stream_id, place.stream_version) if place else (None, None)
+    log.warning(
+        "event_not_projected",
+        projection=projection,
+        partition=message.partition,
+        offset=message.offset,
+        stream_id=where[0],
+        stream_version=where[1],
+        in_chain=unapplied.in_chain,
+        reason=reason[:300],
     )
+    args = (projection, topic, message.partition, message.offset, reason, message.value)
+    when = (place.effective_date, place.recorded_at) if place else (None, None)
+    try:
+        async with conn.transaction():
+            await conn.execute(_RECORD, *args, *where, unapplied.in_chain, *when)
+    except Exception as exc:
+        if not belongs_to_event(exc):
+            raise
+        # The dates the event states are out of any column's range: keep where it is and why.
+        await conn.execute(_RECORD, *args, *where, unapplied.in_chain, None, None)

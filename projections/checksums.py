@@ -16,7 +16,7 @@ SHARED_TABLES: Mapping[str, tuple[str, str]] = {
         "projection, topic, partition",
     ),
     "projection_errors": (
-        'projection, topic, partition, "offset", reason',
+        'projection, topic, partition, "offset", reason, stream_id, stream_version, in_chain',
         'projection, topic, partition, "offset"',
     ),
 }

@@ -1,10 +1,14 @@
-"""The verified head of every stream's hash chain: only events that continue it are projected."""
+"""The verified head of every stream's hash chain: only events that continue it are projected.
+
+The head moves past every event that continues the chain, also one the projection could not
+apply (recorded in projection_errors): the chain is the log's, not the read model's, and a
+head stuck on such an event would refuse every later event of its stream for ever.
+"""
 
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import asyncpg
-import orjson
 
 from events.envelope import Envelope
 from events.integrity import chain_break
@@ -48,25 +52,25 @@ async def save_heads(conn: asyncpg.Connection, heads: Heads) -> None:
 
 
 async def why_not_next(
-    conn: asyncpg.Connection, stream_id: str, version: int, raw: bytes
+    conn: asyncpg.Connection, stream_id: str, version: int, doc: dict[str, Any]
 ) -> str | None:
-    """Why an event does not continue its stream's verified chain, or None."""
+    """Why an event (its decoded document) does not continue its stream's verified chain."""
     head = await conn.fetchrow(
         "SELECT stream_version, hash FROM stream_heads WHERE stream_id = $1", stream_id
     )
     expected_version = head["stream_version"] + 1 if head else 1
     if version != expected_version:
         return f"chain broken: stream_version {version}, expected {expected_version}"
-    reason = chain_break(orjson.loads(raw), head["hash"] if head else None)
+    reason = chain_break(doc, head["hash"] if head else None)
     return f"chain broken: {reason}" if reason else None
 
 
-async def save_head(conn: asyncpg.Connection, envelope: Envelope) -> None:
-    """Move one stream's head to this event."""
+async def save_head(conn: asyncpg.Connection, stream_id: str, version: int, digest: str) -> None:
+    """Move one stream's head to this event (applied or not: it is the chain's next)."""
     await conn.execute(
         "INSERT INTO stream_heads (stream_id, stream_version, hash) VALUES ($1, $2, $3) "
         "ON CONFLICT (stream_id) DO UPDATE SET stream_version = $2, hash = $3",
-        envelope.stream_id,
-        envelope.stream_version,
-        envelope.hash,
+        stream_id,
+        version,
+        digest,
     )

@@ -3,7 +3,7 @@
 import dataclasses
 import time
 
-from events.chain import ChainReport, walk
+from events.chain import ChainReport, Unprojected, walk
 from infra.database import create_pool, migrate, quote_schema
 from infra.kafka_clients import groupless_consumer, read_messages
 from infra.settings import Settings
@@ -15,6 +15,23 @@ async def verify_chain(settings: Settings, *, from_offset: int = 0) -> ChainRepo
     """Walk the events topic as it is now."""
     messages = await read_messages(settings, settings.topics.events)
     return walk(settings.topics.events, messages, from_offset=from_offset)
+
+
+async def unprojected_events(settings: Settings, projection: Projection) -> list[Unprojected]:
+    """Every event the live read model could not apply, with the reason it recorded."""
+    pool = await create_pool(settings, max_size=1)
+    try:
+        await migrate(pool)
+        async with pool.acquire() as conn:
+            rows = await conn.fetch(
+                'SELECT topic, partition, "offset", stream_id, stream_version, in_chain, reason '
+                "FROM projection_errors WHERE projection = $1 "
+                'ORDER BY topic, partition, "offset"',
+                projection.name,
+            )
+    finally:
+        await pool.close()
+    return [Unprojected(**dict(r)) for r in rows]
 
 
 async def verify_read_models(

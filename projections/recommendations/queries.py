@@ -8,6 +8,7 @@ import orjson
 
 from projections.recommendations.handover import HandoverPack, build_handover
 from projections.recommendations.history import HistoryEntry, entry_from_row
+from projections.recommendations.project import NAME
 from projections.recommendations.report import InspectionLine, Report
 from projections.status import closure_sql, status_sql
 
@@ -31,13 +32,31 @@ _LINE_JSON = """'{"number":' || l.number
     || ',"owner":' || coalesce(to_json(l.owner)::text, 'null')
     || ',"target_date":' || coalesce(to_json(l.target_date)::text, 'null')
     || ',"latest_position":' || coalesce(to_json(l.latest_position)::text, 'null')
-    || ',"last_event_id":"' || l.event_id || '"}'"""
+    || ',"last_event_id":"' || l.event_id || '"'
+    || ',"incomplete":' || l.incomplete::text || '}'"""
+
+# Events in the log that continue their stream's chain but could not be applied (see
+# projections/apply.py), by the report's dates: effective by $1, recorded by $2 (NULL: now), so
+# a report as known at a past moment is not changed by a bad event appended after it. Dates
+# the event's document did not state readably count as "by then".
+_UNPROJECTED = f"""
+SELECT e.stream_id,
+       CASE WHEN strpos(e.stream_id, '/') > 0 THEN split_part(e.stream_id, '/', 1)
+            ELSE e.stream_id END AS inspection_id
+FROM projection_errors e
+WHERE e.projection = '{NAME}' AND e.in_chain
+  AND (e.effective_date IS NULL OR e.effective_date <= $1)
+  AND ($2::timestamptz IS NULL OR e.event_recorded_at IS NULL OR e.event_recorded_at <= $2)
+"""  # noqa: S608 - the projection's constant name only
 
 _REPORT = f"""
-WITH lines AS (
+WITH unprojected AS ({_UNPROJECTED})
+, lines AS (
     SELECT r.inspection_id, r.number, r.recommendation_id, s.decision_date,
            {_STATUS} AS status, {closure_sql("s.last_decision")} AS closure,
-           s.owner_team AS owner, s.target_date, s.latest_position, s.event_id
+           s.owner_team AS owner, s.target_date, s.latest_position, s.event_id,
+           EXISTS (SELECT 1 FROM unprojected u WHERE u.stream_id = r.recommendation_id)
+               AS incomplete
     FROM recommendations r
     JOIN recommendation_states s USING (recommendation_id)
     WHERE r.kind = 'recommendation' AND r.tracked AND r.issued_on <= $1
@@ -56,7 +75,9 @@ WITH lines AS (
                'total', count(l.number),
                'closed', count(*) FILTER (WHERE l.status = 'closed'),
                'ongoing_on_track', count(*) FILTER (WHERE l.status = 'ongoing_on_track'),
-               'ongoing_delayed', count(*) FILTER (WHERE l.status = 'ongoing_delayed')
+               'ongoing_delayed', count(*) FILTER (WHERE l.status = 'ongoing_delayed'),
+               'unprojected_events',
+               (SELECT count(*) FROM unprojected u WHERE u.inspection_id = i.inspection_id)
            )::text, -1)
            || ', "closed_since" : [' || coalesce(string_agg(l.number::text, ',' ORDER BY l.number)
                FILTER (WHERE l.closure IS NOT NULL AND ($4::date IS NULL OR l.decision_date > $4)),
@@ -72,6 +93,10 @@ WITH lines AS (
 )
 SELECT inspection_json FROM per_inspection ORDER BY published_on, inspection_id
 """  # noqa: S608 - built from constant column names only
+
+_UNPROJECTED_COUNT = f"""
+SELECT count(*) FROM ({_UNPROJECTED}) u WHERE $3::text IS NULL OR u.inspection_id = $3
+"""  # noqa: S608 - constant SQL only
 
 _LAST_UPDATE_BEFORE = """
 SELECT max(meeting_date) FROM committee_updates
@@ -112,9 +137,12 @@ async def report_json(
     if since is None:
         since = await last_update_before(conn, as_of, known_at=known_at)
     rows = await conn.fetch(_REPORT, as_of, known_at, inspection_id, since)
+    unprojected = await conn.fetchval(_UNPROJECTED_COUNT, as_of, known_at, inspection_id)
     # The envelope is joined here: one big string_agg over the inspections cost PostgreSQL a
     # sort of every inspection's text (about 100 ms at 100,000 recommendations).
-    header = orjson.dumps({"as_of": as_of, "since": since, "known_at": known_at}).decode()
+    header = orjson.dumps(
+        {"as_of": as_of, "since": since, "known_at": known_at, "unprojected_events": unprojected}
+    ).decode()
     return f'{header[:-1]},"inspections":[{",".join(r[0] for r in rows)}]}}'
 
 
@@ -138,6 +166,7 @@ async def report(
         since=date.fromisoformat(doc["since"]) if doc["since"] else None,
         known_at=known_at,
         inspections=[InspectionLine.model_construct(**line) for line in doc["inspections"]],
+        unprojected_events=doc["unprojected_events"],
     )
 
 

@@ -19,6 +19,9 @@ class RecommendationLine(TypedDict):
     target_date: str | None  # ISO date
     latest_position: str | None
     last_event_id: str  # the event that last changed it (uuid)
+    # True when an event of its stream (by the report's dates) is in the log but could not be
+    # projected: the line shows what was projected, which may not be the whole story.
+    incomplete: bool
 
 
 class InspectionLine(BaseModel):
@@ -32,6 +35,9 @@ class InspectionLine(BaseModel):
     ongoing_delayed: int
     closed_since: list[int]
     recommendations: list[RecommendationLine]
+    # Events of this inspection's streams (its own and its recommendations') that are in the
+    # log but could not be projected; a recommendation whose issue is among them has no line.
+    unprojected_events: int = 0
 
 
 class Report(BaseModel):
@@ -41,3 +47,6 @@ class Report(BaseModel):
     since: date | None
     known_at: datetime | None
     inspections: list[InspectionLine]
+    # Every event by the report's dates (of any stream, within its inspection filter) in the
+    # log but not projected: an inspection whose publication is among them has no row at all.
+    unprojected_events: int = 0

@@ -21,7 +21,6 @@ from projections.recommendations.fold import (
     STATE_COLUMNS,
     STORED_COLUMNS,
     UPDATE_RECOMMENDATIONS,
-    Conflict,
     fold,
 )
 from projections.recommendations.project import EVENT_LOG_COLUMNS
@@ -38,7 +37,9 @@ async def write_recommendations(conn: asyncpg.Connection, envelopes: Sequence[En
     )
     try:
         rows = fold(envelopes, {r["recommendation_id"]: dict(r) for r in stored})
-    except (Conflict, TypeError) as exc:
+    except Exception as exc:
+        # fold is pure: whatever it raises (a Conflict, an event type with no projection, or
+        # a defect yet unknown) is some event's fault, and the event-by-event path finds which.
         raise NeedsCare from exc
     await _copy(conn, "event_log", EVENT_LOG_COLUMNS, rows.event_log)
     await _copy(conn, "inspections", INSPECTION_COLUMNS, rows.inspections)

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import orjson
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from events.envelope import Actor
@@ -134,19 +135,28 @@ def replay(
 
 def verify(
     from_offset: Annotated[
-        int, typer.Option("--from-offset", help="Report breaks from this offset on.")
+        int,
+        typer.Option(
+            "--from-offset", help="Report breaks and unprojected events from this offset on."
+        ),
     ] = 0,
     read_models: Annotated[
         bool, typer.Option(help="Also rebuild the read models and compare checksums.")
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable result.")] = False,
 ) -> None:
-    """Walk the log and every stream's hash chain; report the first break; check read models."""
+    """Walk the log and every stream's hash chain; name every break and every event the read
+    model could not apply; check read models. Exits 1 when any of these is found."""
     from projections.recommendations.projection import RECOMMENDATIONS
-    from projections.verify import verify_chain, verify_read_models
+    from projections.verify import unprojected_events, verify_chain, verify_read_models
 
     settings = load_settings()
     chain = asyncio.run(verify_chain(settings, from_offset=from_offset))
+    chain.unprojected = [
+        u
+        for u in asyncio.run(unprojected_events(settings, RECOMMENDATIONS))
+        if u.offset >= from_offset
+    ]
     tables = asyncio.run(verify_read_models(settings, RECOMMENDATIONS)) if read_models else {}
     differing = sorted(t for t, (live, rebuilt) in tables.items() if live != rebuilt)
     if as_json:
@@ -156,6 +166,7 @@ def verify(
             "breaks": [dataclasses.asdict(b) for b in chain.breaks],
             "read_models": {t: {"live": a, "rebuilt": b} for t, (a, b) in tables.items()},
             "read_models_differing": differing,
+            "unprojected": [dataclasses.asdict(u) for u in chain.unprojected],
         }
         write_json(orjson.dumps(result, option=orjson.OPT_INDENT_2))
     else:
@@ -163,14 +174,31 @@ def verify(
             f"{chain.events} events in {chain.streams} streams; {len(chain.breaks)} break(s)"
         )
         for b in chain.breaks:
+            console.print(  # a forged event's stream id is anyone's text: no markup
+                escape(
+                    f"  {b.topic} partition {b.partition} offset {b.offset} "
+                    f"stream {b.stream_id}: {b.reason}"
+                ),
+                soft_wrap=True,  # one line per event, for people and grep alike
+            )
+        in_chain = sum(u.in_chain for u in chain.unprojected)
+        console.print(
+            f"{len(chain.unprojected)} event(s) the read model could not apply; {in_chain} of "
+            "them continue their stream's chain (the stream's later events were applied)"
+        )
+        for u in chain.unprojected:
+            where = "continues its chain" if u.in_chain else "not part of its chain"
             console.print(
-                f"  {b.topic} partition {b.partition} offset {b.offset} "
-                f"stream {b.stream_id}: {b.reason}"
+                escape(
+                    f"  {u.topic} partition {u.partition} offset {u.offset} "
+                    f"stream {u.stream_id} version {u.stream_version} ({where}): {u.reason}"
+                ),
+                soft_wrap=True,
             )
         if read_models:
             verdict = (
                 "match the log" if not differing else f"DIFFER from the log: {', '.join(differing)}"
             )
             console.print(f"read models: {verdict}")
-    if chain.breaks or differing:
+    if chain.breaks or differing or chain.unprojected:
         raise typer.Exit(1)

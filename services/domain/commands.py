@@ -1,6 +1,10 @@
-"""Commands as they arrive (topic, load file, HTTP): strict validation, field-named errors."""
+"""Commands as they arrive (topic, load file, HTTP): strict validation, field-named errors.
 
-from datetime import date
+Every free-text field is `ShortText` (one line) or `LongText` (prose), which refuse control
+characters; links are http(s) only; every date is a `BusinessDate` (1900 to today + 50 years).
+These bounds live here, at the door, and not in the event models: see `events/types.py`.
+"""
+
 from typing import Any, Literal
 from uuid import UUID, uuid4
 
@@ -8,14 +12,17 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from events.envelope import Actor
-from events.recommendation import Document
 from events.streams import committee_stream_id, recommendation_id
 from events.types import (
+    BusinessDate,
     Decision,
     DelayReason,
     DeliveryStatus,
+    HttpUrlText,
     Kind,
     LongText,
+    Role,
+    Sha256,
     ShortText,
     Slug,
 )
@@ -23,12 +30,23 @@ from events.types import (
 MAX_COMMAND_BYTES = 256 * 1024
 
 
+class ActorInput(BaseModel):
+    """Who a command says acts or loads it: single-line name and team, a known role."""
+
+    # from_attributes: the API passes the Actor of its bearer token, not a dict.
+    model_config = ConfigDict(frozen=True, extra="forbid", from_attributes=True)
+
+    name: ShortText
+    team: ShortText
+    role: Role
+
+
 class CommandData(BaseModel):
     """Base of every command's data; unknown fields are refused."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    source: str | None = Field(default=None, max_length=500)
+    source: ShortText | None = None
 
 
 class PublishInspection(CommandData):
@@ -37,9 +55,9 @@ class PublishInspection(CommandData):
     inspection_id: Slug
     title: ShortText
     inspectorate: ShortText
-    published_on: date
+    published_on: BusinessDate
     inspection_type: ShortText | None = None
-    url: ShortText | None = None
+    url: HttpUrlText | None = None
 
 
 class IssueRecommendation(CommandData):
@@ -65,7 +83,7 @@ class SetTargetDate(CommandData):
     """Set or revise the date by which the recommendation should be delivered."""
 
     recommendation_id: ShortText
-    target_date: date
+    target_date: BusinessDate
     reason: LongText
     agreed_with_inspectorate: bool
 
@@ -87,13 +105,22 @@ class ReportProgress(CommandData):
         return self
 
 
+class DocumentInput(BaseModel):
+    """A document cited as evidence, as a command names it (the event's `Document`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: ShortText
+    sha256: Sha256
+
+
 class SubmitEvidence(CommandData):
     """Submit evidence of improvement."""
 
     recommendation_id: ShortText
     evidence_id: ShortText
     summary: LongText
-    documents: tuple[Document, ...] = ()
+    documents: tuple[DocumentInput, ...] = ()
 
 
 class ProposeClosure(CommandData):
@@ -116,7 +143,7 @@ class RecordCommitteeUpdate(CommandData):
     """Record that a committee received an update (a reporting point)."""
 
     committee: Slug
-    meeting_date: date
+    meeting_date: BusinessDate
     title: ShortText
 
 
@@ -157,7 +184,7 @@ class Command(BaseModel):
     data: CommandData
     command_id: UUID = Field(default_factory=uuid4)
     correlation_id: UUID | None = None
-    effective_date: date | None = None
+    effective_date: BusinessDate | None = None
     expected_version: int | None = Field(default=None, ge=0)
     actor: Actor
     # Who loaded the file this command came from (an admin); the actor is the line's author.
@@ -221,14 +248,39 @@ def parse_command(doc: object) -> Command:
         known = ", ".join(COMMAND_TYPES)
         reason = f"unknown command type {type_name!r}; expected one of {known}"
         raise InvalidCommand([{"field": "type", "reason": reason}], _salvage_command_id(doc))
+    errors: list[dict[str, str]] = []
     try:
         data = model.model_validate(doc.get("data"))
     except ValidationError as exc:
-        raise InvalidCommand(_field_errors(exc, "data."), _salvage_command_id(doc)) from exc
+        errors += _field_errors(exc, "data.")
+    people = _people(doc, errors)
+    if errors:
+        raise InvalidCommand(errors, _salvage_command_id(doc))
     try:
-        return Command.model_validate({**doc, "data": data})
+        return Command.model_validate({**doc, "data": data, **people})
     except ValidationError as exc:
         raise InvalidCommand(_field_errors(exc), _salvage_command_id(doc)) from exc
+
+
+def _people(doc: dict[Any, Any], errors: list[dict[str, str]]) -> dict[str, Actor]:
+    """The actor and loader of a command, checked as strictly as its data.
+
+    `Actor` is also the envelope's model, which must keep reading what the log holds; a
+    command's people are new input, so they pass `ActorInput` first. The API hands in the
+    token's Actor, which is checked the same way.
+    """
+    people: dict[str, Actor] = {}
+    for name in ("actor", "loaded_by"):
+        given = doc.get(name)
+        if given is None:
+            continue  # the Command model says whether it is required
+        try:
+            checked = ActorInput.model_validate(given)
+        except ValidationError as exc:
+            errors += _field_errors(exc, f"{name}.")
+        else:
+            people[name] = Actor(name=checked.name, team=checked.team, role=checked.role)
+    return people
 
 
 def parse_command_bytes(raw: bytes) -> Command:

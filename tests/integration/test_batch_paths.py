@@ -123,17 +123,20 @@ async def build(
     settings: Settings,
     messages: Sequence[Message],
     size: int,
+    failures: int = 0,
 ) -> dict[str, str]:
     own = dataclasses.replace(settings, db_schema=f"paths_{uuid.uuid4().hex[:8]}")
     pool = await create_pool(own)
     try:
         await migrate(pool)
         async with pool.acquire() as conn:
+            failed = 0
             for start in range(0, len(messages), size):
                 result = await apply_batch(
                     conn, RECOMMENDATIONS, "t", messages[start : start + size]
                 )
-                assert result.failed == 0
+                failed += result.failed
+            assert failed == failures
             return await table_checksums(conn, own.db_schema, RECOMMENDATIONS)
     finally:
         await pool.close()
@@ -179,3 +182,63 @@ async def test_a_value_postgresql_cannot_hold_is_recorded_not_retried(settings: 
     finally:
         await pool.close()
     assert (result.applied, result.failed, errors) == (1, 1, 1)
+
+
+def with_events_postgresql_refuses() -> History:
+    """Two streams, each with an event whose NUL PostgreSQL refuses, and events after it."""
+    h = History()
+    h.add(
+        "nul",
+        "2024-01-10",
+        InspectionPublished(
+            inspection_id="nul", title="N", inspectorate="HMICS", published_on=date(2024, 1, 10)
+        ),
+    )
+    h.add(
+        "nul/r1",
+        "2024-01-10",
+        RecommendationIssued(
+            recommendation_id="nul/r1", inspection_id="nul", number=1, text="\x00"
+        ),
+    )
+    h.add(
+        "nul/r1", "2024-02-02", OwnerAssigned(recommendation_id="nul/r1", team="t", owner_role="o")
+    )
+    h.add(
+        "nul/r2",
+        "2024-01-10",
+        RecommendationIssued(recommendation_id="nul/r2", inspection_id="nul", number=2, text="t"),
+    )
+    for position, on in (("a\x00b", "2024-03-01"), ("back on track", "2024-04-01")):
+        h.add(
+            "nul/r2",
+            on,
+            ProgressReported(
+                recommendation_id="nul/r2", position=position, delivery_status="on_track"
+            ),
+        )
+    h.add(
+        "nul/r2",
+        "2024-05-01",
+        InspectorateDecisionRecorded(
+            recommendation_id="nul/r2", decision="kept_open", rationale="r"
+        ),
+    )
+    return h
+
+
+async def test_an_event_that_cannot_be_applied_moves_its_head_on_both_paths(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Exactly the two refused events fail: had a head stopped at one, the events after it in
+    # its stream would fail too ("chain broken"), and so would the count.
+    messages = with_events_postgresql_refuses().messages()
+    sizes = (1, 2, 3, 1000)
+    bulk = [await build(settings, messages, size, failures=2) for size in sizes]
+
+    async def refuse(*_: object) -> None:
+        raise NeedsCare
+
+    monkeypatch.setattr(apply, "apply_in_bulk", refuse)
+    one_by_one = [await build(settings, messages, size, failures=2) for size in sizes]
+    assert all(sums == bulk[0] for sums in bulk + one_by_one)
