@@ -126,10 +126,11 @@ async def test_another_command_reusing_an_accepted_id_is_refused_and_not_applied
     issue_id = uuid.uuid4()
     async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as api:
         inspector, admin = await bearer(pool, "inspector"), await bearer(pool, "admin", "sec")
+        issue_data = {"inspection_id": inspection, "number": 1, "text": "Recommendation 1"}
         issue_body = {
             "type": "IssueRecommendation",
             "command_id": str(issue_id),
-            "data": {"inspection_id": inspection, "number": 1, "text": "Recommendation 1"},
+            "data": issue_data,
         }
         for body in (publish_body(inspection, uuid.uuid4()), issue_body):
             response = await api.post("/commands", json=body, headers=inspector)
@@ -148,7 +149,7 @@ async def test_another_command_reusing_an_accepted_id_is_refused_and_not_applied
         # The same sender with another payload under its own id is refused as well.
         resent = await api.post(
             "/commands",
-            json={**issue_body, "data": {**issue_body["data"], "text": "Other words"}},
+            json={**issue_body, "data": {**issue_data, "text": "Other words"}},
             headers=inspector,
         )
         assert (resent.status_code, resent.json()["reason"]) == (409, "command_id_reused")
