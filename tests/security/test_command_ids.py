@@ -6,14 +6,17 @@ changes, the first command's outcome. The checks go through the real stack over 
 last one through a decider killed and restarted from the log.
 """
 
+import asyncio
 import dataclasses
 import signal
+import time
 import uuid
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from events.registry import parse_event
 from infra.kafka_clients import ensure_topics, read_topic
@@ -46,6 +49,29 @@ async def events_of(settings: Settings, command_id: uuid.UUID) -> list[str]:
     """The types of the events a command id appended, as the log holds them."""
     records = await read_topic(settings, settings.topics.events)
     return [e.type for r in records if (e := parse_event(r.value)).command_id == command_id]
+
+
+async def wait_until_committed(settings: Settings, timeout: float = 60) -> None:
+    """Until the decider's group has committed every command: a restart then redelivers none,
+    so what the restarted decider knows of them can only come from the log."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=f"{settings.topic_prefix}rectrack-decider",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        tps = [TopicPartition(settings.topics.commands, p) for p in range(settings.partitions)]
+        ends = await consumer.end_offsets(tps)
+        deadline = time.monotonic() + timeout
+        while True:
+            committed = {tp: await consumer.committed(tp) or 0 for tp in tps}
+            if all(committed[tp] >= ends[tp] for tp in tps):
+                return
+            assert time.monotonic() < deadline, "the decider did not commit its commands"
+            await asyncio.sleep(0.5)
+    finally:
+        await consumer.stop()
 
 
 async def test_a_refused_command_does_not_answer_the_genuine_one_under_its_id(
@@ -198,6 +224,7 @@ async def test_a_decider_restarted_from_the_log_still_refuses_a_reused_id(
         before = await gateway.submit([accepted, refused], timeout=90)
         assert before[accepted.command_id].status == "accepted"
         assert before[refused.command_id].reason == "forbidden"
+        await wait_until_committed(own)
         decider.send_signal(signal.SIGKILL)
         decider.wait()
     finally:
