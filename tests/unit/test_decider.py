@@ -9,6 +9,7 @@ from uuid import UUID
 import orjson
 import pytest
 
+from events.envelope import Actor
 from events.integrity import seal_document
 from events.outcome import Outcome
 from events.registry import parse_event, parse_outcome
@@ -323,3 +324,23 @@ async def test_each_sender_s_principal_is_kept_once_however_many_commands() -> N
     assert all(
         p is not None and p[1] == command_digest(c) for p, c in zip(principals, sent, strict=True)
     )
+
+
+async def test_a_file_loaded_again_by_its_loader_is_repeated_and_by_another_is_refused() -> None:
+    log, commands = InMemoryLog(PARTITIONS), CommandsTopic()
+    decider = make_decider(log)
+    insp = publish()
+    lines = [insp, issue(insp.stream_id, 1)]  # fixed ids, as a load file carries them
+
+    def loaded_by(name: str) -> list[Message]:
+        loader = Actor(name=name, team="cli", role="admin")
+        return [
+            commands.message(decider, c.model_copy(update={"loaded_by": loader})) for c in lines
+        ]
+
+    first = await decider.handle(loaded_by("alex"))
+    again = await decider.handle(loaded_by("alex"))
+    other = await decider.handle(loaded_by("sam"))
+    assert [o.status for o in first] == ["accepted", "accepted"] and again == first
+    assert [o.reason for o in other] == [Reason.COMMAND_ID_REUSED.value] * 2
+    assert events_in(log) == [c.stream_id for c in lines]
