@@ -15,15 +15,10 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from events.envelope import Actor, Envelope
+from events.envelope import Actor
 from events.outcome import Outcome, Principal
 from services.domain.commands import Command
 from services.domain.rejections import Reason
-
-# The fields of a command its payload digest covers: everything that decides what the command
-# does (its event, its stream, its checks). Not covered: `command_id` (the key itself),
-# `correlation_id` (tracing only), and `actor` / `loaded_by` (the principal, compared apart).
-DIGEST_FIELDS = ("type", "data", "effective_date", "expected_version")
 
 
 class Claim(NamedTuple):
@@ -39,13 +34,18 @@ def principal_of(actor: Actor, loaded_by: Actor | None = None) -> Principal:
 
 
 def command_digest(command: Command) -> str:
-    """SHA-256 (hex) of the canonical JSON of a command's DIGEST_FIELDS.
+    """SHA-256 (hex) of the canonical JSON of what a command says.
 
-    Canonical: the data as its model dumps it in JSON mode without None values (so an
-    explicit null and an absent optional field are the same payload, and defaults are
-    spelled out), dates in ISO format, keys sorted at every level, no whitespace. Text has
-    already been normalised by validation (surrounding whitespace stripped). A new optional
-    field of a command keeps old digests only if it defaults to None.
+    Covered: `type`, `data`, `effective_date` and `expected_version`, everything that decides
+    what the command does (its event, its stream, its checks). Not covered: `command_id` (the
+    key itself), `correlation_id` (tracing only), and `actor` / `loaded_by` (the principal,
+    compared apart, so the log's events need to carry only the digest).
+
+    Canonical: the data as its model dumps it in JSON mode without None values (so an explicit
+    null and an absent optional field are the same payload, and defaults are spelled out),
+    dates in ISO format, keys sorted at every level, no whitespace. Text has already been
+    normalised by validation (surrounding whitespace stripped). A new optional field of a
+    command keeps old digests only if it defaults to None.
     """
     doc: dict[str, Any] = {
         "type": command.type,
@@ -59,11 +59,6 @@ def command_digest(command: Command) -> str:
 def claim_of(command: Command) -> Claim:
     """The claim a command makes on its command id."""
     return Claim(principal_of(command.actor, command.loaded_by), command_digest(command))
-
-
-def claim_of_event(envelope: Envelope) -> tuple[Principal, str | None]:
-    """The claim an appended event records (no digest on events older than digests)."""
-    return principal_of(envelope.actor, envelope.loaded_by), envelope.command_digest
 
 
 def is_reuse_answer(outcome: Outcome) -> bool:
