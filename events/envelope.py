@@ -5,7 +5,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny
 
-from events.types import RecordedShortText, Role
+from events.types import RecordedShortText, Role, Sha256
 
 
 class Actor(BaseModel):
@@ -42,6 +42,10 @@ class Envelope(BaseModel):
     correlation_id: UUID
     actor: Actor
     loaded_by: Actor | None = None
+    # SHA-256 of the command's payload (services/domain/idempotency.py), so a decider rebuilt
+    # from the log can tell a resent command from another one reusing its id. Left out of the
+    # JSON when None: events written before it existed dump, and so hash, exactly as they did.
+    command_digest: Sha256 | None = Field(default=None, exclude_if=lambda value: value is None)
     data: SerializeAsAny[EventData]
     # The chain (events/integrity.py): the previous event of this stream, and this one's hash.
     prev_hash: str | None = None

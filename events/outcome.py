@@ -6,9 +6,33 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
+from events.envelope import Actor
+from events.types import RecordedShortText, Role, Sha256
+
+
+class Principal(BaseModel):
+    """Who sent a command, as its idempotency record keeps it.
+
+    The actor (over HTTP: the bearer token's name, team and role) and, for a command loaded
+    from a file, the loader. A small value: it is hashed and compared for every repeated
+    command id, and one instance is shared by every command of the same sender.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: RecordedShortText
+    team: RecordedShortText
+    role: Role
+    loaded_by: Actor | None = None
+
 
 class Outcome(BaseModel):
-    """Accepted with the appended event ids, or rejected with a stable reason code."""
+    """Accepted with the appended event ids, or rejected with a stable reason code.
+
+    `principal` and `command_digest` say whose command, with which payload, this outcome
+    answers (services/domain/idempotency.py). Both are None on outcomes written before they
+    existed and on outcomes of messages too malformed to name a sender.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -22,3 +46,5 @@ class Outcome(BaseModel):
     reason: str | None = None
     detail: str | None = None
     recorded_at: datetime
+    principal: Principal | None = None
+    command_digest: Sha256 | None = None

@@ -27,6 +27,7 @@ from services.decider.ports import Appended, EventProducer, LogReader
 from services.domain.commands import Command, InvalidCommand, parse_command_bytes
 from services.domain.decide import Accepted, decide
 from services.domain.envelopes import inspection_for, new_envelope
+from services.domain.idempotency import Claim, command_digest, same_command
 from services.domain.rejections import Reason
 
 log = structlog.get_logger(__name__)
@@ -61,6 +62,7 @@ class Decider:
         self.new_id = new_id
         self.state = DeciderState()
         self._unconfirmed: list[asyncio.Future[Appended]] = []
+        self._all_partitions = list(range(partitions))
         self._partitions_by_key: dict[bytes, int] = {}
         self._log_commands = log.is_enabled_for(logging.INFO)
 
@@ -90,9 +92,14 @@ class Decider:
         and every outcome is published only after all of them are acknowledged, so
         "accepted" always means "appended". Should anything fail, what this batch folded into
         memory may not be in the log: the state is dropped and rebuilt from the log.
+
+        Every partition is caught up on, not only the batch's: a command id is one key across
+        all inspections, so the decider must have seen its use on any partition to refuse a
+        reuse. With one decider (as `rectrack run` starts it) every partition is its own and
+        its own writes need no re-reading, so this costs one ListOffsets call per batch.
         """
         try:
-            await self.catch_up(sorted({m.partition for m in messages}))
+            await self.catch_up(self._all_partitions)
             outcomes = [await self._handle_one(m) for m in messages]
             await self._confirm(self.topics.events)
             for outcome in outcomes:
@@ -119,9 +126,9 @@ class Decider:
     async def catch_up(self, partitions: Sequence[int]) -> int:
         """Fold what was appended to these partitions since we last read them (by anyone).
 
-        Events give each stream's state and the accepted command ids; the outcomes topic
-        gives the rejected ones, so a repeated command gets its first outcome even after a
-        restart.
+        Events give each stream's state and the accepted command ids with their claims; the
+        outcomes topic gives the rejected ones, so a repeated command gets its first outcome,
+        and a reused id its refusal, even after a restart.
         """
         folded = await self._read_up_to_end(self.topics.events, partitions, self._fold_event)
         folded += await self._read_up_to_end(self.topics.outcomes, partitions, self._fold_outcome)
@@ -169,7 +176,7 @@ class Decider:
             log.error("unreadable_outcome", partition=partition, offset=offset, error=str(exc))
             return
         if outcome.status == "rejected":
-            self.state.remember(outcome)
+            self.state.remember(outcome)  # which keeps neither reuse refusals nor anonymous ones
 
     async def _handle_one(self, message: Message) -> Outcome:
         try:
@@ -178,14 +185,37 @@ class Decider:
             return await self._reject_malformed(message, exc)
         # A command's stream id is derived anew on each read; derive it once per command.
         stream_id = command.stream_id
-        outcome = self.state.outcome_of(command.command_id)
-        if outcome is None:
-            outcome = await self._decide(command, stream_id, message)
+        claim = Claim(
+            self.state.principal(command.actor, command.loaded_by), command_digest(command)
+        )
+        first = self.state.first_claim(command.command_id)
+        if first is None:
+            outcome = await self._decide(command, stream_id, message, claim)
             self.state.remember(outcome)
             self._log_command("command_decided", command, stream_id, outcome)
-        else:
-            self._log_command("command_repeated", command, stream_id, outcome)
-        return outcome
+            return outcome
+        if same_command(first, claim, stream_id) and (
+            repeated := self.state.outcome_of(command.command_id)
+        ):
+            self._log_command("command_repeated", command, stream_id, repeated)
+            return repeated
+        # Another sender, or another payload, under a taken id: refused, not remembered, so
+        # the id's first record (and the outcome its sender polls) stands.
+        log.warning(
+            "command_id_reused",
+            command_id=str(command.command_id),
+            command_type=command.type,
+            stream_id=stream_id,
+            sender=f"{command.actor.name} ({command.actor.team}, {command.actor.role})",
+        )
+        return self._rejected(
+            command,
+            Reason.COMMAND_ID_REUSED,
+            f"command_id {command.command_id} is already taken by another command (another "
+            "sender's, or one with another payload); nothing was appended: send this command "
+            "with a new command_id",
+            claim,
+        )
 
     def _log_command(self, event: str, command: Command, stream_id: str, outcome: Outcome) -> None:
         # Below info (as in benchmarks) even building the fields cost a few % per command.
@@ -201,7 +231,9 @@ class Decider:
             reason=outcome.reason,
         )
 
-    async def _decide(self, command: Command, stream_id: str, message: Message) -> Outcome:
+    async def _decide(
+        self, command: Command, stream_id: str, message: Message, claim: Claim
+    ) -> Outcome:
         home = self.home_partition(stream_id)
         if home != message.partition:
             return self._rejected(
@@ -209,6 +241,7 @@ class Decider:
                 Reason.INVALID_COMMAND,
                 f"command for {stream_id} arrived on partition {message.partition}; "
                 f"key it by {partition_key(stream_id).decode()!r} (partition {home})",
+                claim,
             )
         stream = self.state.streams.get(stream_id)
         verdict = decide(
@@ -218,9 +251,15 @@ class Decider:
             today=self._today(),
         )
         if not isinstance(verdict, Accepted):
-            return self._rejected(command, verdict.reason, verdict.detail)
+            return self._rejected(command, verdict.reason, verdict.detail, claim)
         unsealed = new_envelope(
-            command, stream_id, verdict, stream, event_id=self.new_id(), recorded_at=self.clock()
+            command,
+            stream_id,
+            verdict,
+            stream,
+            event_id=self.new_id(),
+            recorded_at=self.clock(),
+            command_digest=claim.digest,
         )
         envelope, value = seal_and_dump(unsealed, self.state.heads.get(stream_id))
         self._unconfirmed.append(
@@ -244,7 +283,7 @@ class Decider:
     def _today(self) -> date:
         return self.clock().date()
 
-    def _rejected(self, command: Command, reason: Reason, detail: str) -> Outcome:
+    def _rejected(self, command: Command, reason: Reason, detail: str, claim: Claim) -> Outcome:
         return Outcome(
             command_id=command.command_id,
             correlation_id=command.correlation_id or command.command_id,
@@ -254,6 +293,8 @@ class Decider:
             reason=reason.value,
             detail=detail,
             recorded_at=self.clock(),
+            principal=claim.principal,
+            command_digest=claim.digest,
         )
 
     async def _reject_malformed(self, message: Message, exc: InvalidCommand) -> Outcome:

@@ -16,6 +16,7 @@ from infra.kafka_clients import durable_producer, groupless_consumer, topic_part
 from infra.settings import Settings
 from services.decider.outcome_book import OutcomeBook
 from services.domain.commands import Command, dump_command
+from services.domain.idempotency import Claim, answers, claim_of
 
 DecidedProgress = Callable[[int, int], None]  # (decided, sent)
 log = structlog.get_logger(__name__)
@@ -29,9 +30,10 @@ class CommandGateway:
         self.producer: AIOKafkaProducer = durable_producer(settings)
         self.outcome_reader: AIOKafkaConsumer = groupless_consumer(settings)
         self.outcomes = OutcomeBook()
-        # The ids each wait_for still misses: the pump strikes arrivals off, so a waiter never
-        # rescans what it awaits (that was quadratic in a large load).
-        self._missing: list[set[UUID]] = []
+        # The ids each wait_for still misses, with the claim an outcome must answer: the pump
+        # strikes arrivals off, so a waiter never rescans what it awaits (that was quadratic in
+        # a large load).
+        self._missing: list[dict[UUID, Claim | None]] = []
         self._arrived = asyncio.Condition()
         self._pump: asyncio.Task[None] | None = None
 
@@ -73,7 +75,9 @@ class CommandGateway:
                         outcome = parse_outcome(record.value)
                         self.outcomes.add(outcome)
                         for missing in self._missing:
-                            missing.discard(outcome.command_id)
+                            cid = outcome.command_id
+                            if cid in missing and answers(outcome, missing[cid]):
+                                del missing[cid]
                 self._arrived.notify_all()
 
     async def send(self, commands: Sequence[Command]) -> None:
@@ -98,28 +102,48 @@ class CommandGateway:
 
     async def wait_for(
         self,
-        command_ids: Sequence[UUID],
+        commands: Sequence[Command | UUID],
         *,
         timeout: float,
         progress: DecidedProgress | None = None,
     ) -> dict[UUID, Outcome]:
-        """Outcomes of these commands that arrive within the timeout; then they are released."""
-        wanted = set(command_ids)
+        """Outcomes of these commands that arrive within the timeout; then they are released.
+
+        A command is answered only by an outcome for its own sender and payload (another
+        sender's outcome under the same id is not its answer: services/domain/idempotency.py).
+        A bare command id, of a command sent elsewhere, is answered by the id's real outcome.
+        """
+        wanted: dict[UUID, Claim | None] = {}
+        for c in commands:
+            if isinstance(c, UUID):
+                wanted.setdefault(c, None)
+            else:  # the first command with an id stands for it, as the decider sees it
+                wanted.setdefault(c.command_id, claim_of(c))
         self.outcomes.expect(wanted)
-        missing = wanted - self.outcomes.known(wanted)
+        missing = {
+            cid: claim for cid, claim in wanted.items() if self.outcomes.get(cid, claim) is None
+        }
         self._missing.append(missing)
         try:
             await self._until_none_missing(
                 missing, len(wanted), time.monotonic() + timeout, progress
             )
             # Collected before the release: released outcomes may be evicted at once.
-            return {cid: o for cid in wanted - missing if (o := self.outcomes.get(cid))}
+            return {
+                cid: o
+                for cid, claim in wanted.items()
+                if cid not in missing and (o := self.outcomes.get(cid, claim))
+            }
         finally:
             self._missing = [m for m in self._missing if m is not missing]
             self.outcomes.release(wanted)
 
     async def _until_none_missing(
-        self, missing: set[UUID], wanted: int, deadline: float, progress: DecidedProgress | None
+        self,
+        missing: dict[UUID, Claim | None],
+        wanted: int,
+        deadline: float,
+        progress: DecidedProgress | None,
     ) -> None:
         async with self._arrived:
             while True:
@@ -142,6 +166,4 @@ class CommandGateway:
     ) -> dict[UUID, Outcome]:
         """Send commands and wait for their outcomes."""
         await self.send(commands)
-        return await self.wait_for(
-            [c.command_id for c in commands], timeout=timeout, progress=progress
-        )
+        return await self.wait_for(commands, timeout=timeout, progress=progress)

@@ -29,8 +29,13 @@ def new_envelope(
     *,
     event_id: UUID,
     recorded_at: datetime,
+    command_digest: str | None = None,
 ) -> Envelope:
-    """The accepted command's event, at its stream's next version; not yet sealed."""
+    """The accepted command's event, at its stream's next version; not yet sealed.
+
+    `command_digest` (services/domain/idempotency.py) goes into the event so that a decider
+    rebuilt from the log still knows what payload the command id was first used with.
+    """
     event_type = event_type_name(verdict.event)
     return Envelope(
         event_id=event_id,
@@ -44,5 +49,6 @@ def new_envelope(
         correlation_id=command.correlation_id or command.command_id,
         actor=command.actor,
         loaded_by=command.loaded_by,
+        command_digest=command_digest,
         data=verdict.event,
     )

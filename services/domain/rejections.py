@@ -22,3 +22,6 @@ class Reason(StrEnum):
     CLOSURE_ALREADY_PROPOSED = "closure_already_proposed"
     NO_CLOSURE_PROPOSED = "no_closure_proposed"
     COMMITTEE_UPDATE_EXISTS = "committee_update_exists"
+    # The command id is taken by another sender's command or by another payload: see
+    # services/domain/idempotency.py. Nothing was appended; resend with a new command id.
+    COMMAND_ID_REUSED = "command_id_reused"

@@ -3,18 +3,23 @@
 import base64
 from datetime import UTC, datetime
 from itertools import count
+from typing import Any
 from uuid import UUID
 
 import orjson
 import pytest
 
+from events.envelope import Actor
+from events.integrity import seal_document
+from events.outcome import Outcome
 from events.registry import parse_event, parse_outcome
 from events.topics import Message, Topics
 from services.decider.decider import Decider
-from services.domain.commands import Command, dump_command
+from services.domain.commands import Command, dump_command, parse_command
+from services.domain.idempotency import command_digest, principal_of
 from services.domain.rejections import Reason
-from tests.builders import issue, publish
-from tests.fakes import BrokerAway, InMemoryLog
+from tests.builders import INSPECTOR, issue, publish
+from tests.fakes import BrokerAway, InMemoryLog, Record
 
 TOPICS = Topics.with_prefix("unit.")
 PARTITIONS = 3
@@ -120,3 +125,222 @@ async def test_a_failed_send_drops_what_the_batch_folded_and_the_retry_appends_o
     (outcome,) = await decider.handle(batch)
     assert outcome.status == "accepted" and outcome.stream_version == 1
     assert events_in(log) == [inspection.stream_id, recommendation.stream_id]
+
+
+# A command id belongs to one sender and one payload (issue 13, finding 6).
+
+VIEWER = {"name": "Viewer Test", "team": "hmics", "role": "viewer"}
+OTHER_INSPECTOR = {"name": "Another Inspector", "team": "hmics", "role": "inspector"}
+
+
+def reusing(command: Command, **changes: Any) -> Command:
+    """Another command under the same command id (changes: actor, data, effective_date...)."""
+    doc = orjson.loads(dump_command(command))
+    return parse_command({**doc, **changes})
+
+
+def outcomes_in(log: InMemoryLog) -> list[Outcome]:
+    return [parse_outcome(r.value) for r in log.topic(TOPICS.outcomes)]
+
+
+async def test_an_id_reused_by_another_sender_is_refused_and_the_first_record_stands() -> None:
+    log, commands = InMemoryLog(PARTITIONS), CommandsTopic()
+    decider = make_decider(log)
+    first = publish()
+    other = reusing(first, actor=OTHER_INSPECTOR)  # the very same payload, another sender
+    accepted, reused, again = await decider.handle(
+        [commands.message(decider, c) for c in (first, other, first)]
+    )
+    assert accepted.status == "accepted"
+    assert (reused.status, reused.reason) == ("rejected", Reason.COMMAND_ID_REUSED.value)
+    assert reused.principal == principal_of(other.actor) and reused.event_ids == ()
+    assert again == accepted  # the first sender still gets its own outcome
+    assert events_in(log) == [first.stream_id]
+
+
+async def test_an_id_reused_with_another_payload_by_its_own_sender_is_refused() -> None:
+    log, commands = InMemoryLog(PARTITIONS), CommandsTopic()
+    decider = make_decider(log)
+    insp = publish()
+    rec = issue(insp.stream_id, 1)
+    await decider.handle([commands.message(decider, c) for c in (insp, rec)])
+    # The same sender, the same stream, another command: not a resend of the first.
+    owner = reusing(
+        rec,
+        type="AssignOwner",
+        data={"recommendation_id": rec.stream_id, "team": "team-a", "owner_role": "lead"},
+    )
+    later = reusing(rec, effective_date="2024-01-11")  # only the business date differs
+    for command in (owner, later):
+        (outcome,) = await decider.handle([commands.message(decider, command)])
+        assert outcome.reason == Reason.COMMAND_ID_REUSED.value
+    assert events_in(log) == [insp.stream_id, rec.stream_id]
+    assert (
+        decider.state.outcome_of(rec.command_id)
+        == (await decider.handle([commands.message(decider, rec)]))[0]
+    )
+
+
+async def test_a_refused_command_does_not_answer_another_sender_under_its_id() -> None:
+    log, commands = InMemoryLog(PARTITIONS), CommandsTopic()
+    decider = make_decider(log)
+    genuine = publish()
+    squat = reusing(genuine, actor=VIEWER)
+    (refused,) = await decider.handle([commands.message(decider, squat)])
+    assert refused.reason == Reason.FORBIDDEN.value
+    (answer,) = await decider.handle([commands.message(decider, genuine)])
+    assert answer.reason == Reason.COMMAND_ID_REUSED.value  # never the viewer's "forbidden"
+    assert answer.principal == principal_of(genuine.actor)
+    assert events_in(log) == []
+    (viewer_again,) = await decider.handle([commands.message(decider, squat)])
+    assert viewer_again == refused
+
+
+async def test_a_decider_rebuilt_from_the_log_keeps_every_id_s_first_claim() -> None:
+    log, commands = InMemoryLog(PARTITIONS), CommandsTopic()
+    first_decider = make_decider(log)
+    accepted_cmd = publish()
+    refused_cmd = reusing(publish(), actor=VIEWER)
+    before = await first_decider.handle(
+        [
+            commands.message(first_decider, c)
+            for c in (
+                accepted_cmd,
+                refused_cmd,
+                # Reuse refusals sit in the outcomes topic too; they must not become records.
+                reusing(accepted_cmd, actor=OTHER_INSPECTOR),
+                reusing(refused_cmd, actor=INSPECTOR),
+            )
+        ]
+    )
+    restarted = make_decider(log)
+    after = await restarted.handle(
+        [
+            commands.message(restarted, c)
+            for c in (
+                reusing(accepted_cmd, actor=OTHER_INSPECTOR),
+                reusing(refused_cmd, actor=INSPECTOR),
+                reusing(accepted_cmd, data={**accepted_cmd.data.model_dump(), "title": "Other"}),
+                accepted_cmd,
+                refused_cmd,
+            )
+        ]
+    )
+    assert [o.reason for o in after[:3]] == [Reason.COMMAND_ID_REUSED.value] * 3
+    assert after[3].event_ids == before[0].event_ids and after[3].status == "accepted"
+    assert after[4].reason == Reason.FORBIDDEN.value
+    assert events_in(log) == [accepted_cmd.stream_id]
+
+
+async def test_an_id_reused_on_another_inspection_s_partition_is_refused() -> None:
+    log, commands = InMemoryLog(PARTITIONS), CommandsTopic()
+    decider = make_decider(log)
+    first = publish()
+    elsewhere = next(
+        c
+        for c in (
+            reusing(first, data={**first.data.model_dump(), "inspection_id": f"i{n}"})
+            for n in range(100)
+        )
+        if decider.home_partition(c.stream_id) != decider.home_partition(first.stream_id)
+    )
+    await decider.handle([commands.message(decider, first)])
+    (outcome,) = await decider.handle([commands.message(decider, elsewhere)])
+    assert outcome.reason == Reason.COMMAND_ID_REUSED.value
+    # A fresh decider whose first batch is from the other partition has read the first's too.
+    restarted = make_decider(log)
+    (outcome,) = await restarted.handle([commands.message(restarted, elsewhere)])
+    assert outcome.reason == Reason.COMMAND_ID_REUSED.value
+    assert events_in(log) == [first.stream_id]
+
+
+async def test_a_malformed_message_naming_an_id_does_not_take_it() -> None:
+    log, commands = InMemoryLog(PARTITIONS), CommandsTopic()
+    genuine = publish()
+    squat = orjson.dumps({"type": "PublishInspection", "command_id": str(genuine.command_id)})
+    (malformed,) = await make_decider(log).handle([Message(0, 0, None, squat)])
+    assert malformed.reason == Reason.INVALID_COMMAND.value and malformed.principal is None
+    restarted = make_decider(log)  # which reads the malformed outcome back from the log
+    (outcome,) = await restarted.handle([commands.message(restarted, genuine)])
+    assert outcome.status == "accepted"
+
+
+def _without_claims(log: InMemoryLog) -> InMemoryLog:
+    """The log as a version before claims wrote it: events without digest, outcomes anonymous."""
+    old = InMemoryLog(PARTITIONS)
+    heads: dict[str, str | None] = {}
+    for tp, records in sorted(log.records.items()):
+        for r in records:
+            doc = orjson.loads(r.value)
+            if tp.topic == TOPICS.events:
+                doc.pop("command_digest")
+                doc = seal_document(
+                    {k: v for k, v in doc.items() if k != "hash"}, heads.get(doc["stream_id"])
+                )
+                heads[doc["stream_id"]] = doc["hash"]
+            elif tp.topic == TOPICS.outcomes:
+                doc.pop("principal")
+                doc.pop("command_digest")
+            old.records.setdefault(tp, []).append(
+                Record(r.topic, r.partition, r.offset, r.key, orjson.dumps(doc))
+            )
+    return old
+
+
+async def test_records_from_before_claims_are_matched_on_what_the_log_kept() -> None:
+    log, commands = InMemoryLog(PARTITIONS), CommandsTopic()
+    decider = make_decider(log)
+    accepted_cmd = publish()
+    rejected_cmd = reusing(publish(), actor=VIEWER)
+    first, refused = await decider.handle(
+        [commands.message(decider, c) for c in (accepted_cmd, rejected_cmd)]
+    )
+    old_log = _without_claims(log)
+    restarted = make_decider(old_log)
+    same, other_sender, genuine = await restarted.handle(
+        [
+            commands.message(restarted, c)
+            for c in (
+                accepted_cmd,  # an event names its actor: same sender and stream is a resend
+                reusing(accepted_cmd, actor=OTHER_INSPECTOR),
+                # An old rejection names nobody: it is no record, the command is decided anew.
+                reusing(rejected_cmd, actor=INSPECTOR),
+            )
+        ]
+    )
+    assert same.event_ids == first.event_ids and same.command_digest is None
+    assert other_sender.reason == Reason.COMMAND_ID_REUSED.value
+    assert refused.reason == Reason.FORBIDDEN.value and genuine.status == "accepted"
+    assert len(events_in(old_log)) == 2
+
+
+async def test_each_sender_s_principal_is_kept_once_however_many_commands() -> None:
+    log, commands = InMemoryLog(PARTITIONS), CommandsTopic()
+    decider = make_decider(log)
+    sent = [publish() for _ in range(5)]
+    await decider.handle([commands.message(decider, c) for c in sent])
+    principals = [decider.state.first_claim(c.command_id) for c in sent]
+    assert len({id(p[0]) for p in principals if p}) == 1
+    assert all(
+        p is not None and p[1] == command_digest(c) for p, c in zip(principals, sent, strict=True)
+    )
+
+
+async def test_a_file_loaded_again_by_its_loader_is_repeated_and_by_another_is_refused() -> None:
+    log, commands = InMemoryLog(PARTITIONS), CommandsTopic()
+    decider = make_decider(log)
+    insp = publish()
+    lines = [insp, issue(insp.stream_id, 1)]  # fixed ids, as a load file carries them
+
+    def loaded_by(name: str) -> list[Message]:
+        loader = Actor(name=name, team="cli", role="admin")
+        return [
+            commands.message(decider, c.model_copy(update={"loaded_by": loader})) for c in lines
+        ]
+
+    first = await decider.handle(loaded_by("alex"))
+    again = await decider.handle(loaded_by("alex"))
+    other = await decider.handle(loaded_by("sam"))
+    assert [o.status for o in first] == ["accepted", "accepted"] and again == first
+    assert [o.reason for o in other] == [Reason.COMMAND_ID_REUSED.value] * 2
+    assert events_in(log) == [c.stream_id for c in lines]

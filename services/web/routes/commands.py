@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from events.outcome import Outcome
 from services.decider.gateway import CommandGateway
 from services.domain.commands import MAX_COMMAND_BYTES, InvalidCommand, parse_command
+from services.domain.idempotency import principal_of
 from services.web.auth import ReaderActor, WriterActor
 
 DEFAULT_WAIT_SECONDS = 5.0
@@ -61,10 +62,15 @@ async def post_command(
 
 
 @router.get("/commands/{command_id}")
-async def get_command(request: Request, command_id: UUID, _: ReaderActor) -> dict[str, Any]:
-    """The outcome of a command, if this API process knows it."""
-    outcome = request.app.state.gateway.outcomes.get(command_id)
+async def get_command(request: Request, command_id: UUID, reader: ReaderActor) -> dict[str, Any]:
+    """The outcome of the caller's own command with this id, if this API process knows it.
+
+    Only the sender's: a command id can carry other senders' outcomes too (a refused reuse, or
+    the real command someone else reused the id of), and none of those answers this caller.
+    """
+    gateway: CommandGateway = request.app.state.gateway
+    outcome = gateway.outcomes.of_sender(command_id, principal_of(reader)) if reader else None
     if outcome is None:
-        raise HTTPException(404, f"no outcome known for command {command_id}")
+        raise HTTPException(404, f"no outcome known for your command {command_id}")
     result: dict[str, Any] = outcome.model_dump(mode="json")
     return result
