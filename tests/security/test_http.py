@@ -36,7 +36,7 @@ from infra.settings import Settings
 from projections.lag import wait_until_projected
 from projections.recommendations.projection import RECOMMENDATIONS
 from services.decider.gateway import CommandGateway
-from services.web.app import GRACEFUL_SHUTDOWN_SECONDS, create_app
+from services.web.app import create_app
 from services.web.auth import COOKIE
 from tests.builders import issue, publish
 from tests.e2e.helpers import bearer, token
@@ -255,7 +255,8 @@ async def test_hostile_cursors_are_422_at_once_leave_no_connection_and_sigterm_s
                 with contextlib.suppress(httpx.HTTPError):
                     await s.__aexit__(None, None, None)
         assert proc.returncode is not None, "the API did not stop within 30 s of SIGTERM"
-        assert took < GRACEFUL_SHUTDOWN_SECONDS + 10, f"the API took {took:.1f}s to stop"
+        # Promptly: open streams get a few seconds' grace, then are cancelled.
+        assert took < 15, f"the API took {took:.1f}s to stop"
 
 
 # -- finding 9: bodies, parameters, headers, rate limit, role table -----------------------------
