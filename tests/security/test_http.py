@@ -215,7 +215,6 @@ async def test_hostile_cursors_are_422_at_once_leave_no_connection_and_sigterm_s
             # Warm up the process's own clients (its shared consumer connects to the broker's
             # node on first use), then count: feed requests must leave nothing behind.
             assert (await api.get("/events", params={"after": "0-0"})).status_code == 200
-            assert (await api.get("/events", params={"after": "999-0"})).status_code == 422
             baseline = broker_connections(proc.pid, broker_port)
             started = time.monotonic()
             probes = [api.get("/events", params={"after": HOSTILE_CURSORS[0]}) for _ in range(20)]
