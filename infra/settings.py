@@ -71,6 +71,24 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+DEFAULT_WRITE_RATE = "50:200"
+
+
+def _write_rate(env: dict[str, str]) -> tuple[float, int]:
+    """RECTRACK_WRITE_RATE: "PER_SECOND[:BURST]" writes per API token; 0 turns the limit off."""
+    raw = (env.get("RECTRACK_WRITE_RATE") or DEFAULT_WRITE_RATE).strip()
+    rate_text, _, burst_text = raw.partition(":")
+    try:
+        rate = float(rate_text)
+        # Without a burst, one second's worth (at least one request) may come at once.
+        burst = int(burst_text) if burst_text else max(1, int(rate))
+    except ValueError as exc:
+        raise ValueError(f"RECTRACK_WRITE_RATE must be PER_SECOND[:BURST], got {raw!r}") from exc
+    if not rate >= 0 or burst < 1 or rate == float("inf"):
+        raise ValueError(f"RECTRACK_WRITE_RATE must be PER_SECOND[:BURST], got {raw!r}")
+    return rate, burst
+
+
 @dataclass(frozen=True)
 class Settings:
     """One rectrack instance's configuration."""
@@ -88,11 +106,15 @@ class Settings:
     partitions: int
     log_level: str
     public_reads: bool = False
+    # Writes per second per API token and the burst allowed at once; a rate of 0 means no limit.
+    write_rate: float = 50.0
+    write_burst: int = 200
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
         """Read RECTRACK_* / KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL from the environment."""
         e = dict(os.environ if env is None else env)
+        write_rate, write_burst = _write_rate(e)
         home = Path(e.get("RECTRACK_HOME") or Path.home() / ".rectrack").expanduser()
         return cls(
             home=home.resolve(),
@@ -108,6 +130,8 @@ class Settings:
             partitions=_int(e, "RECTRACK_PARTITIONS", DEFAULT_PARTITIONS),
             log_level=e.get("RECTRACK_LOG_LEVEL") or "info",
             public_reads=e.get("RECTRACK_PUBLIC_READS", "").lower() in ("1", "true", "yes"),
+            write_rate=write_rate,
+            write_burst=write_burst,
         )
 
     @property

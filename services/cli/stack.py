@@ -174,13 +174,15 @@ def _run_component(settings: Settings, component: Component) -> None:
     if component is Component.api:
         import uvicorn
 
-        from services.web.app import create_app
+        from services.web.app import GRACEFUL_SHUTDOWN_SECONDS, create_app
 
         uvicorn.run(
             create_app(settings),
             host=settings.api_host,
             port=settings.api_port,
             log_level="warning",
+            # Open SSE streams never end by themselves: without this SIGTERM waits for them.
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         )
         return
     from faust.worker import Worker

@@ -27,6 +27,7 @@ from services.domain.commands import (
     SetTargetDate,
     SubmitEvidence,
 )
+from services.domain.permissions import LOADERS, refusal
 from services.domain.rejections import Reason
 from services.domain.state import (
     AnyState,
@@ -54,9 +55,6 @@ class Rejected:
 
 Verdict = Accepted | Rejected
 
-INSPECTORATE_ROLES = frozenset({"inspector", "admin"})
-ADMIN_ROLES = frozenset({"admin"})
-
 
 class _Rule(Exception):
     """Raised inside decide to short-circuit with a rejection."""
@@ -75,8 +73,12 @@ def decide(
 ) -> Verdict:
     """Judge a command against its stream's state and its inspection's; pure."""
     try:
-        if command.loaded_by is not None and command.loaded_by.role != "admin":
+        if command.loaded_by is not None and command.loaded_by.role not in LOADERS:
             raise _Rule(Reason.FORBIDDEN, "loading a file needs the admin role")
+        # Before any rule of state: a role that can never send this type learns only that.
+        denied = refusal(command.actor.role, command.type)
+        if denied is not None:
+            raise _Rule(Reason.FORBIDDEN, denied)
         effective = command.effective_date or today
         event = _decide_data(command, stream, inspection)
         _check_version(command, stream)
@@ -84,12 +86,6 @@ def decide(
         return Accepted(event, effective)
     except _Rule as rule:
         return rule.rejection
-
-
-def _require_role(command: Command, roles: frozenset[str]) -> None:
-    if command.actor.role not in roles:
-        allowed = " or ".join(sorted(roles))
-        raise _Rule(Reason.FORBIDDEN, f"{command.type} needs role {allowed}")
 
 
 def _check_version(command: Command, stream: AnyState | None) -> None:
@@ -176,7 +172,6 @@ def _decide_data(
 def _publish_inspection(
     command: Command, data: PublishInspection, stream: AnyState | None
 ) -> EventData:
-    _require_role(command, INSPECTORATE_ROLES)
     if stream is not None:
         raise _Rule(
             Reason.INSPECTION_ALREADY_PUBLISHED, f"inspection {data.inspection_id} already exists"
@@ -196,7 +191,6 @@ def _issue_recommendation(
     stream: AnyState | None,
     inspection: InspectionState | None,
 ) -> EventData:
-    _require_role(command, INSPECTORATE_ROLES)
     if inspection is None:
         raise _Rule(Reason.INSPECTION_NOT_FOUND, f"no inspection {data.inspection_id}")
     if stream is not None:
@@ -208,7 +202,6 @@ def _issue_recommendation(
 
 
 def _assign_owner(command: Command, data: AssignOwner, stream: AnyState | None) -> EventData:
-    _require_role(command, ADMIN_ROLES)
     rec = _open_recommendation(command, stream)
     return OwnerAssigned(
         **data.model_dump(),
@@ -250,7 +243,6 @@ def _propose_closure(command: Command, data: ProposeClosure, stream: AnyState | 
 def _record_decision(
     command: Command, data: RecordInspectorateDecision, stream: AnyState | None
 ) -> EventData:
-    _require_role(command, INSPECTORATE_ROLES)
     rec = _open_recommendation(command, stream)
     if data.decision == "closed" and not rec.closure_pending:
         raise _Rule(Reason.NO_CLOSURE_PROPOSED, "closing needs a pending closure proposal")
@@ -260,7 +252,6 @@ def _record_decision(
 def _record_committee_update(
     command: Command, data: RecordCommitteeUpdate, stream: AnyState | None
 ) -> EventData:
-    _require_role(command, ADMIN_ROLES)
     if isinstance(stream, CommitteeState) and data.meeting_date in stream.meeting_dates:
         raise _Rule(
             Reason.COMMITTEE_UPDATE_EXISTS,

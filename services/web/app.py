@@ -1,19 +1,38 @@
-"""The HTTP application: resources opened in the lifespan, the routers, "not now" as 503."""
+"""The HTTP application: resources opened in the lifespan, the routers, "not now" as 503.
 
-from collections.abc import AsyncIterator
+Every response carries the security headers (services/web/headers.py), every body is bounded
+before it is read (limits.py), every path and query parameter follows the same rules
+(params.py), and writes are rate-limited per token (ratelimit.py, in auth.require_writer).
+"""
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import asyncpg
+import structlog
 from aiokafka.errors import KafkaError
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from infra.database import create_pool, migrate
 from infra.kafka_clients import groupless_consumer
 from infra.settings import Settings
 from services.decider.gateway import CommandGateway
+from services.domain.commands import MAX_COMMAND_BYTES
 from services.web import dashboard
+from services.web.headers import (
+    SecurityHeaders,
+    content_security_policy,
+    security_headers,
+    style_hashes,
+)
+from services.web.limits import BodyLimit
+from services.web.params import DATABASE_INPUT_ERRORS, checked_parameters, unusable_value
+from services.web.ratelimit import TokenBuckets
 from services.web.routes import commands, events, operations, reads
+
+log = structlog.get_logger(__name__)
 
 # Connection errors of Kafka and PostgreSQL: nothing was acknowledged, the client may retry.
 UNAVAILABLE = (
@@ -24,6 +43,11 @@ UNAVAILABLE = (
     asyncpg.CannotConnectNowError,
     asyncpg.exceptions.OperatorInterventionError,
 )
+# How long the server lets open requests (an SSE stream never ends by itself) finish after
+# SIGTERM before cancelling them; `rectrack run` passes it to uvicorn.
+GRACEFUL_SHUTDOWN_SECONDS = 5
+# The login form holds one token of about 50 characters.
+LOGIN_BODY_BYTES = 4096
 
 
 async def unavailable(request: Request, exc: Exception) -> JSONResponse:
@@ -33,6 +57,17 @@ async def unavailable(request: Request, exc: Exception) -> JSONResponse:
         status_code=503,
         headers={"Retry-After": "2"},
     )
+
+
+def _internal_error(
+    headers: list[tuple[str, str]],
+) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette sends this from outside every middleware, so the headers are set here.
+        log.error("unhandled_error", path=request.url.path, error=repr(exc))
+        return JSONResponse({"detail": "internal error"}, status_code=500, headers=dict(headers))
+
+    return internal_error
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -53,11 +88,31 @@ def create_app(settings: Settings) -> FastAPI:
             await app.state.gateway.stop()
             await app.state.pool.close()
 
-    app = FastAPI(title="rectrack", version="0.1.0", lifespan=lifespan)
+    # No Swagger UI or ReDoc: they load script from a third-party site, which the pages' policy
+    # (no script at all) refuses; the contract stays at /openapi.json.
+    app = FastAPI(
+        title="rectrack",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        dependencies=[Depends(checked_parameters)],
+    )
     app.state.settings = settings
+    app.state.write_buckets = (
+        TokenBuckets(settings.write_rate, settings.write_burst) if settings.write_rate > 0 else None
+    )
+    app.state.feed_readers = asyncio.Semaphore(events.MAX_FEED_READERS)
+    headers = security_headers(content_security_policy(style_hashes(dashboard.templates())))
     for error in UNAVAILABLE:
         app.add_exception_handler(error, unavailable)
+    for error in DATABASE_INPUT_ERRORS:
+        app.add_exception_handler(error, unusable_value)
+    app.add_exception_handler(Exception, _internal_error(headers))
     app.include_router(dashboard.router)
     for routes in (operations, commands, reads, events):
         app.include_router(routes.router)
+    # The last added is the outermost: the headers also go on BodyLimit's own 413.
+    app.add_middleware(BodyLimit, limits={"/login": LOGIN_BODY_BYTES}, default=MAX_COMMAND_BYTES)
+    app.add_middleware(SecurityHeaders, headers=headers)
     return app

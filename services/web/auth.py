@@ -6,7 +6,8 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from events.envelope import Actor
-from services.web.tokens import actor_for
+from services.web.ratelimit import TokenBuckets, retry_after
+from services.web.tokens import actor_for, token_hash
 
 COOKIE = "rectrack_token"
 
@@ -31,10 +32,22 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
 async def require_writer(request: Request, credentials: Credentials) -> Actor:
-    """The actor of a write: always from the token, never from the body."""
+    """The actor of a write: always from the token, never from the body; writes are rate-limited.
+
+    The limit is per token and applies before the body is read, so a flood costs one lookup each.
+    """
     actor = await token_actor(request, credentials.credentials if credentials else None)
-    if actor is None:
+    if actor is None or credentials is None:
         raise _unauthorised()
+    buckets: TokenBuckets | None = request.app.state.write_buckets
+    if buckets is not None:
+        wait = buckets.take(token_hash(credentials.credentials))
+        if wait > 0:
+            raise HTTPException(
+                429,
+                "too many writes with this token; retry later",
+                headers={"Retry-After": retry_after(wait)},
+            )
     return actor
 
 

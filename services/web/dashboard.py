@@ -14,18 +14,22 @@ from services.look import environment
 from services.paper.assemble import build_paper
 from services.paper.render import MEDIA_TYPES, PaperFormat, render
 from services.web.auth import COOKIE, PageActor, ReaderActor, token_actor
+from services.web.links import is_web_url
 
 router = APIRouter(include_in_schema=False)
 STATUSES = ("closed", "ongoing_on_track", "ongoing_delayed")
 
 
 @functools.cache
-def _templates() -> jinja2.Environment:
-    return environment("services.web")
+def templates() -> jinja2.Environment:
+    """The dashboard's templates over the shared layout; `is web_url` guards every stored link."""
+    env = environment("services.web")
+    env.tests["web_url"] = is_web_url
+    return env
 
 
 def _page(name: str, **context: Any) -> HTMLResponse:
-    return HTMLResponse(_templates().get_template(name).render(**context))
+    return HTMLResponse(templates().get_template(name).render(**context))
 
 
 @router.get("/login")

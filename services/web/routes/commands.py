@@ -9,8 +9,10 @@ from fastapi.responses import JSONResponse
 
 from events.outcome import Outcome
 from services.decider.gateway import CommandGateway
-from services.domain.commands import MAX_COMMAND_BYTES, InvalidCommand, parse_command
+from services.domain.commands import MAX_COMMAND_BYTES, Command, InvalidCommand, parse_command
 from services.domain.idempotency import principal_of
+from services.domain.permissions import refusal
+from services.domain.rejections import Reason
 from services.web.auth import ReaderActor, WriterActor
 
 DEFAULT_WAIT_SECONDS = 5.0
@@ -24,6 +26,21 @@ def _outcome_response(outcome: Outcome) -> JSONResponse:
     return JSONResponse(body, status_code=403 if outcome.reason == "forbidden" else 409)
 
 
+def _forbidden(command: Command, detail: str) -> JSONResponse:
+    """403 in the shape of a rejected outcome; nothing was produced, so no outcome exists."""
+    return JSONResponse(
+        {
+            "command_id": str(command.command_id),
+            "status": "rejected",
+            "command_type": command.type,
+            "stream_id": command.stream_id,
+            "reason": Reason.FORBIDDEN.value,
+            "detail": detail,
+        },
+        status_code=403,
+    )
+
+
 @router.post("/commands", status_code=201)
 async def post_command(
     request: Request,
@@ -31,6 +48,7 @@ async def post_command(
     wait: float = Query(DEFAULT_WAIT_SECONDS, ge=0, le=30),
 ) -> JSONResponse:
     """Send a command as the token's holder; wait up to `wait` seconds for its outcome."""
+    # BodyLimit (services/web/limits.py) has refused a larger body before it was read whole.
     raw = await request.body()
     if len(raw) > MAX_COMMAND_BYTES:
         raise HTTPException(413, f"command larger than {MAX_COMMAND_BYTES} bytes")
@@ -46,6 +64,11 @@ async def post_command(
         command = parse_command({**doc, "actor": actor} if isinstance(doc, dict) else doc)
     except InvalidCommand as exc:
         raise HTTPException(422, exc.errors) from exc
+    # A command this role can never send is refused here, so it never reaches the log of
+    # commands (the decider checks the same table for commands sent straight to Kafka).
+    denied = refusal(actor.role, command.type)
+    if denied is not None:
+        return _forbidden(command, denied)
     gateway: CommandGateway = request.app.state.gateway
     outcomes = await gateway.submit([command], timeout=wait)
     outcome = outcomes.get(command.command_id)

@@ -1,0 +1,59 @@
+"""Request bodies are bounded before they are read: Content-Length first, then as they stream.
+
+A route that reads its body (the commands' JSON, the login form parsed by FastAPI) only ever
+sees up to its limit; a larger body is answered 413 without reading the rest.
+"""
+
+from collections.abc import Mapping
+
+from fastapi import HTTPException
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+def _too_large(limit: int) -> HTTPException:
+    return HTTPException(413, [{"field": "(body)", "reason": f"larger than {limit} bytes"}])
+
+
+class BodyLimit:
+    """ASGI middleware: at most `limits[path]` (else `default`) bytes of body per request."""
+
+    def __init__(self, app: ASGIApp, limits: Mapping[str, int], default: int) -> None:
+        self.app = app
+        self.limits = dict(limits)
+        self.default = default
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limits.get(scope["path"], self.default)
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            # Answered before a byte of the body is read; the server then closes the connection.
+            error = _too_large(limit)
+            response = JSONResponse({"detail": error.detail}, status_code=413)
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def bounded_receive() -> Message:
+            # Chunked bodies (or a lying Content-Length) are counted as they arrive; raising
+            # here stops the route's read, and FastAPI turns the exception into the 413.
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _too_large(limit)
+            return message
+
+        await self.app(scope, bounded_receive, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            # The HTTP server has already refused a malformed length.
+            return int(value)
+    return None
