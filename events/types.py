@@ -43,7 +43,7 @@ RecordedLongText = Annotated[
 # C0 controls, DEL and C1 controls (U+009B is a terminal's CSI). NUL is the one PostgreSQL
 # cannot store at all; the others corrupt terminals, CSV, Markdown and logs downstream. (Lone
 # surrogates, which have no UTF-8 encoding, pydantic's str already refuses.)
-_SINGLE_LINE_REFUSED = re.compile("[\x00-\x1f\x7f-\x9f]")
+SINGLE_LINE_REFUSED = re.compile("[\x00-\x1f\x7f-\x9f]")
 # Multi-line text keeps newline (U+000A) and tab (U+0009).
 _MULTI_LINE_REFUSED = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -65,7 +65,7 @@ def _refuse(pattern: re.Pattern[str], value: str, allowed: str) -> str:
 
 def single_line(value: str) -> str:
     """The value, if it holds no control character at all (names, titles, ids)."""
-    return _refuse(_SINGLE_LINE_REFUSED, value, "single-line text")
+    return _refuse(SINGLE_LINE_REFUSED, value, "single-line text")
 
 
 def multi_line(value: str) -> str:

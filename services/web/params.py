@@ -9,7 +9,6 @@
 line of its own. Refusals are 422 naming the parameter, like every other input error.
 """
 
-import re
 import types
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -22,11 +21,12 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import TypeAdapter, ValidationError
 
+from events.types import EARLIEST_BUSINESS_DATE, SINGLE_LINE_REFUSED, latest_business_date
+
 log = structlog.get_logger(__name__)
 
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-EARLIEST = date(1900, 1, 1)
-YEARS_AHEAD = 50
+CONTROL = SINGLE_LINE_REFUSED
+EARLIEST = EARLIEST_BUSINESS_DATE
 
 Temporal = Literal["date", "datetime"]
 _PARSE: dict[Temporal, TypeAdapter[Any]] = {
@@ -36,8 +36,8 @@ _PARSE: dict[Temporal, TypeAdapter[Any]] = {
 
 
 def latest(today: date | None = None) -> date:
-    """The last day a parameter may name: the end of the year 50 years from today."""
-    return date((today or date.today()).year + YEARS_AHEAD, 12, 31)
+    """The last day a parameter may name: the end of the year of the latest business date."""
+    return date(latest_business_date(today).year, 12, 31)
 
 
 def control_character_reason(text: str) -> str | None:
