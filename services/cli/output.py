@@ -6,15 +6,20 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from infra.logs import configure_logging
 from infra.settings import Settings
 
 T = TypeVar("T")
 
+# Everything these consoles print may hold stored text (titles, positions, names, stream ids)
+# that other people wrote, so rich must never read it as markup ("[link=…]", "[/]", which
+# crashed `history`) or emoji codes (":warning:"): both are off for every print, table and
+# title, and our own colours are given as `style=`, never as markup in the text.
 # A fixed width when not on a terminal keeps piped output and CI logs readable.
-console = Console(width=None if sys.stdout.isatty() else 120)
-err = Console(stderr=True, soft_wrap=True)
+console = Console(width=None if sys.stdout.isatty() else 120, markup=False, emoji=False)
+err = Console(stderr=True, soft_wrap=True, markup=False, emoji=False)
 
 
 def load_settings() -> Settings:
@@ -26,7 +31,7 @@ def load_settings() -> Settings:
 
 def fail(message: str) -> typer.Exit:
     """Print an error; raise what this returns to exit with 1."""
-    err.print(f"[red]error:[/red] {message}")
+    err.print(Text("error:", style="red"), message)
     return typer.Exit(1)
 
 
