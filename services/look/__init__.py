@@ -33,7 +33,7 @@ def day(value: object) -> str:
         return "–"
     # Not strftime: it writes year 1 as "1" on glibc but "0001" elsewhere; this is the same
     # everywhere, for every year Python can hold.
-    return f"{value.day:02d} {value:%B} {value.year}"
+    return f"{value.day:02d} {value:%B} {value.year:04d}"
 
 
 def _markdown_finalize(value: object) -> object:
