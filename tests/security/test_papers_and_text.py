@@ -112,11 +112,12 @@ async def test_finding_4_papers_render_off_the_event_loop_and_far_meetings_are_b
             await asyncio.sleep(0.02)
         answers = [task.result() for task in pdfs]
 
-    assert len(during) >= 10, f"only {len(during)} samples while PDFs rendered"
-    p99 = statistics.quantiles(during, n=100, method="inclusive")[98]
+    # When the loop is blocked, few samples are taken, each as slow as a render.
+    p99 = statistics.quantiles(during, n=100, method="inclusive")[98] if during[1:] else during[0]
     assert p99 < 0.1, (
-        f"/health p99 {p99 * 1000:.0f} ms while PDFs rendered (max {max(during):.2f}s)"
+        f"/health p99 {p99 * 1000:.0f} ms over {len(during)} samples while PDFs rendered"
     )
+    assert len(during) >= 10, f"only {len(during)} samples while PDFs rendered"
     for answer in answers:
         if answer.status_code == 503:  # the queue is bounded: "not now", never a pile-up
             assert int(answer.headers["Retry-After"]) > 0
@@ -206,8 +207,9 @@ async def test_finding_8_text_is_text_in_markdown_in_the_shell_command_and_in_th
     stack: Settings, pool: asyncpg.Pool, run_env: dict[str, str]
 ) -> None:
     title = "Sec8 <script>alert(1)</script> [/]\n# Injected title"
-    markup = "[bold red]loud[/bold red] [link=https://e.x]go[/link] [/]"
-    text = f"<img src=file:///etc/passwd> ![x](file:///etc/passwd)\n## Injected heading\n{markup}"
+    # "[/]" first: with nothing open it is rich's MarkupError (later, "[x]" would be open).
+    markup = "[/] [bold red]loud[/bold red] [link=https://e.x]go[/link]"
+    text = f"{markup}\n<img src=file:///etc/passwd> ![x](file:///etc/passwd)\n## Injected heading"
     inspector = await bearer(pool, "inspector")
     async with httpx.AsyncClient(base_url=stack.api_url, timeout=60, headers=inspector) as api:
         inspection_id = await publish(api, title, [text], "sec8")
