@@ -14,9 +14,9 @@ from events.recommendation import (
     RecommendationIssued,
     TargetDateSet,
 )
-from projections.markdown import markdown_text
 from projections.recommendations.history import DECISION_WORDS, HistoryEntry
 from projections.status import STATUS_WORDS, Closure, Status, classify, closure_of
+from projections.text import markdown_text
 
 
 class OwnerPeriod(BaseModel):

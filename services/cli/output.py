@@ -10,16 +10,30 @@ from rich.text import Text
 
 from infra.logs import configure_logging
 from infra.settings import Settings
+from projections.text import printable
 
 T = TypeVar("T")
 
-# Everything these consoles print may hold stored text (titles, positions, names, stream ids)
-# that other people wrote, so rich must never read it as markup ("[link=…]", "[/]", which
-# crashed `history`) or emoji codes (":warning:"): both are off for every print, table and
-# title, and our own colours are given as `style=`, never as markup in the text.
+
+class PlainConsole(Console):
+    """A console that prints every string as exactly its text.
+
+    Everything the CLI prints may hold stored text (titles, positions, names, stream ids) that
+    other people wrote. Rich would read it as markup ("[link=…]" made a hyperlink, "[/]" crashed
+    `history` with MarkupError) and emoji codes (":warning:"), and pass an ESC on to the
+    terminal. Every string rich renders (`print` arguments, table cells, titles, measurements)
+    goes through `render_str`, so this one place turns markup and emoji off for all of them and
+    shows control characters as U+FFFD. Our own colours are given as `style=`, never as markup.
+    """
+
+    def render_str(self, text: str, **options: Any) -> Text:
+        options.update(markup=False, emoji=False)
+        return super().render_str(printable(text), **options)
+
+
 # A fixed width when not on a terminal keeps piped output and CI logs readable.
-console = Console(width=None if sys.stdout.isatty() else 120, markup=False, emoji=False)
-err = Console(stderr=True, soft_wrap=True, markup=False, emoji=False)
+console = PlainConsole(width=None if sys.stdout.isatty() else 120, markup=False, emoji=False)
+err = PlainConsole(stderr=True, soft_wrap=True, markup=False, emoji=False)
 
 
 def load_settings() -> Settings:

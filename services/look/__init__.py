@@ -6,8 +6,8 @@ from pathlib import Path
 
 import jinja2
 
-from projections.markdown import markdown_text
 from projections.status import STATUS_WORDS
+from projections.text import markdown_text
 
 # PostgreSQL keeps dates outside its range as infinity; its JSON says so in words.
 _INFINITE = ("infinity", "-infinity")

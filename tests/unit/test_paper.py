@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from projections.markdown import markdown_text
 from projections.recommendations.report import InspectionLine
+from projections.text import markdown_text, printable
 from services.look import day
 from services.paper import render as render_module
 from services.paper.assemble import (
@@ -69,7 +69,7 @@ def unescape(markdown: str) -> str:
 def test_markdown_text_shows_exactly_its_text_on_one_line(text: str) -> None:
     out = markdown_text(text)
     assert len(out.splitlines()) <= 1
-    assert unescape(out) == " ".join(text.splitlines()).strip()
+    assert unescape(out) == printable(" ".join(text.splitlines()).strip())
 
 
 def test_markdown_text_cannot_open_a_block_or_raw_html() -> None:
@@ -79,6 +79,7 @@ def test_markdown_text_cannot_open_a_block_or_raw_html() -> None:
     assert markdown_text("12. item") == "12\\. item"
     assert markdown_text("![x](file:///etc/passwd)") == "!\\[x\\](file:///etc/passwd)"
     assert markdown_text("Hate Crime (2021)") == "Hate Crime (2021)"  # plain text stays plain
+    assert markdown_text("a\x1b[31mb") == "a\ufffd\\[31mb"  # no terminal escape either
 
 
 def test_dates_render_as_words_or_a_dash_never_infinity() -> None:

@@ -1,4 +1,4 @@
-"""Free text made safe to interpolate into Markdown; pure.
+"""Stored text made safe to print: into Markdown, or onto a terminal; pure.
 
 Stored text (titles, positions, rationales, names) is written by people outside the team, and
 Markdown output is read in renderers that pass HTML through and turn punctuation into links,
@@ -8,10 +8,16 @@ line breaks become spaces, so a value can never open a block (heading, list, quo
 table row) of its own. Defined once here because both the handover pack (read side) and the
 committee paper (`services.look`'s `md` filter) write Markdown, and the read side may not
 import the faces.
+
+Control characters are shown as U+FFFD by both (`printable`): an ESC in a stored title must
+not drive the terminal of whoever prints it (colours, hyperlinks, a cleared screen). Commands
+refuse them now, but the log keeps whatever an earlier version accepted.
 """
 
 import re
 
+# C0 except tab and the line breaks, DEL, and C1: what terminals act on instead of showing.
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1b\x1f\x7f\x80-\x84\x86-\x9f]")
 _HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 # Inline metacharacters of CommonMark and GFM (emphasis, code, links and images, tables,
 # strikethrough, math on GitHub) plus `#` (a closing ATX sequence) and the backslash itself.
@@ -20,9 +26,14 @@ _INLINE = set("\\`*_[]#|~$")
 _BLOCK_START = re.compile(r"^([-+=>]|\d{1,9}[.)])")
 
 
+def printable(text: str) -> str:
+    """`text` with every control character but tab and line breaks shown as U+FFFD."""
+    return _CONTROL.sub("\ufffd", text)
+
+
 def markdown_text(value: object) -> str:
     """`value` as Markdown that renders as exactly its text, on one line."""
-    text = " ".join(str(value).splitlines()).strip()
+    text = printable(" ".join(str(value).splitlines()).strip())
     out = []
     for char in text:
         if char in _HTML:
