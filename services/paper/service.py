@@ -45,9 +45,6 @@ log = structlog.get_logger(__name__)
 
 RETRY_AFTER_SECONDS = 5
 WAIT_SECONDS = 60.0
-# A worker is replaced after this many papers, so what matplotlib or WeasyPrint keep
-# (font caches, figure managers) cannot grow for the life of the API.
-TASKS_PER_WORKER = 100
 CACHE_ENTRIES = 32
 CACHE_BYTES = 64 * 1024 * 1024
 
@@ -140,7 +137,8 @@ class PaperService:
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
             initargs=(os.getpid(), self._log_level),
-            max_tasks_per_child=TASKS_PER_WORKER,
+            # No max_tasks_per_child: on Python 3.11 a pool whose worker retires that way
+            # deadlocks with work queued (CPython gh-115634).
         )
         for _ in range(self.workers):
             self._executor.submit(_warm)

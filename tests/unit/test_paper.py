@@ -2,6 +2,7 @@
 
 import asyncio
 import html
+import os
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
@@ -143,25 +144,25 @@ def key(meeting: date, events: int = 7) -> PaperKey:
     return PaperKey(meeting, "spa-ppc", PaperFormat.md, events, None)
 
 
+def build_for(meeting: date, builds: list[date]) -> Callable[[], Awaitable[Paper]]:
+    async def build() -> Paper:
+        builds.append(meeting)
+        return paper(meeting=meeting, log_events=7, log_last_recorded_at=None)
+
+    return build
+
+
 async def test_the_pool_shares_caches_and_refuses_beyond_its_slots() -> None:
     service = PaperService(1, queue=1, wait=30, renderer=slow_render)
     service.start()
     builds: list[date] = []
-
-    def builder(meeting: date) -> Callable[[], Awaitable[Paper]]:
-        async def build() -> Paper:
-            builds.append(meeting)
-            return paper(meeting=meeting, log_events=7, log_last_recorded_at=None)
-
-        return build
-
     try:
         first, second = date(2024, 1, 1), date(2024, 2, 1)
         same = await asyncio.gather(
-            service.get(key(first), builder(first)),
-            service.get(key(first), builder(first)),
-            service.get(key(second), builder(second)),
-            service.get(key(date(2024, 3, 1)), builder(date(2024, 3, 1))),
+            service.get(key(first), build_for(first, builds)),
+            service.get(key(first), build_for(first, builds)),
+            service.get(key(second), build_for(second, builds)),
+            service.get(key(date(2024, 3, 1)), build_for(date(2024, 3, 1), builds)),
             return_exceptions=True,
         )
         assert same[0] == same[1] == b"2024-01-01 md Hate Crime"
@@ -169,7 +170,47 @@ async def test_the_pool_shares_caches_and_refuses_beyond_its_slots() -> None:
         assert isinstance(same[3], PaperBusy)  # two slots: the third distinct paper waits outside
         assert builds == [first, second]  # identical requests shared one build and one render
         started = time.perf_counter()
-        assert await service.get(key(first), builder(first)) == same[0]
+        assert await service.get(key(first), build_for(first, builds)) == same[0]
         assert time.perf_counter() - started < 0.2 and builds == [first, second]  # cached
+    finally:
+        await service.stop()
+
+
+def dying_render(paper: Paper, fmt: PaperFormat) -> bytes:
+    """A worker that dies (as if killed or out of memory) on the paper for 1 January 2024."""
+    if paper.meeting == date(2024, 1, 1):
+        os._exit(3)
+    return slow_render(paper, fmt)
+
+
+async def test_a_slow_paper_answers_busy_but_keeps_rendering_into_the_cache() -> None:
+    service = PaperService(1, wait=0.2, renderer=slow_render)
+    service.start()
+    builds: list[date] = []
+    try:
+        meeting = date(2024, 4, 1)
+        with pytest.raises(PaperBusy):
+            await service.get(key(meeting), build_for(meeting, builds))
+        await asyncio.sleep(3)  # the render carried on without its requester
+        started = time.perf_counter()
+        assert await service.get(key(meeting), build_for(meeting, builds)) == (
+            b"2024-04-01 md Hate Crime"
+        )
+        assert time.perf_counter() - started < 0.2 and builds == [meeting]
+    finally:
+        await service.stop()
+
+
+async def test_a_dead_worker_is_replaced_and_the_next_paper_renders() -> None:
+    service = PaperService(1, wait=30, renderer=dying_render)
+    service.start()
+    builds: list[date] = []
+    try:
+        dead, alive = date(2024, 1, 1), date(2024, 5, 1)
+        with pytest.raises(PaperBusy, match="restarted"):
+            await service.get(key(dead), build_for(dead, builds))
+        assert await service.get(key(alive), build_for(alive, builds)) == (
+            b"2024-05-01 md Hate Crime"
+        )
     finally:
         await service.stop()
