@@ -16,8 +16,11 @@ refuse them now, but the log keeps whatever an earlier version accepted.
 
 import re
 
-# C0 except tab and the line breaks, DEL, and C1: what terminals act on instead of showing.
-_CONTROL = re.compile("[\x00-\x08\x0e-\x1b\x1f\x7f\x80-\x84\x86-\x9f]")
+from events.types import SINGLE_LINE_REFUSED
+
+# The control characters commands refuse (one definition, in events.types); of them, tab and
+# newline are shown as they are, the rest as U+FFFD.
+_KEPT = "\t\n"
 _HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 # Inline metacharacters of CommonMark and GFM (emphasis, code, links and images, tables,
 # strikethrough, math on GitHub) plus `#` (a closing ATX sequence) and the backslash itself.
@@ -27,8 +30,8 @@ _BLOCK_START = re.compile(r"^([-+=>]|\d{1,9}[.)])")
 
 
 def printable(text: str) -> str:
-    """`text` with every control character but tab and line breaks shown as U+FFFD."""
-    return _CONTROL.sub("\ufffd", text)
+    """`text` with every control character but tab and newline shown as U+FFFD."""
+    return SINGLE_LINE_REFUSED.sub(lambda m: m.group() if m.group() in _KEPT else "\ufffd", text)
 
 
 def markdown_text(value: object) -> str:

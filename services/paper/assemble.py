@@ -2,12 +2,12 @@
 
 import math
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import asyncpg
 from pydantic import BaseModel
 
-from events.types import Slug
+from events.types import EARLIEST_BUSINESS_DATE, Slug, latest_business_date
 from projections.recommendations import queries
 from projections.recommendations.handover import HandoverPack
 from projections.recommendations.report import InspectionLine, Report
@@ -21,10 +21,10 @@ DELAY_CAUSES = {
     "target_passed": "Target date passed without a delay being reported",
 }
 
-# The meetings a paper can be for. Each chart point is one report query, and matplotlib and
-# the HTML dates cannot hold every date Python can; a committee meets in neither 1066 nor 2500.
-EARLIEST_MEETING = date(1900, 1, 1)
-LATEST_MEETING_YEARS = 50
+# The meetings a paper can be for: the business dates commands accept (events.types), since
+# each chart point is one report query, and matplotlib and the HTML dates cannot hold every
+# date Python can; a committee meets in neither 1066 nor 2500.
+EARLIEST_MEETING = EARLIEST_BUSINESS_DATE
 # A chart shows at most CHART_YEARS before the meeting, in at most CHART_POINTS month starts
 # (every month when they fit, else every few months), plus the CHART_COMMITTEE_DATES latest
 # committee dates in that window and the meeting: at most about 85 report queries, whatever
@@ -34,14 +34,9 @@ CHART_POINTS = 60
 CHART_COMMITTEE_DATES = 24
 
 
-def latest_meeting(today: date) -> date:
-    """The latest meeting date a paper can be asked for: today plus 50 years."""
-    return today + timedelta(days=round(LATEST_MEETING_YEARS * 365.25))
-
-
 def check_meeting(meeting: date, today: date | None = None) -> date:
     """`meeting` if a paper can be built for it; ValueError naming the field otherwise."""
-    latest = latest_meeting(today or date.today())
+    latest = latest_business_date(today)
     if not EARLIEST_MEETING <= meeting <= latest:
         raise ValueError(f"meeting must be between {EARLIEST_MEETING} and {latest}, got {meeting}")
     return meeting
