@@ -139,7 +139,7 @@ def _month_start(day: date, months_later: int = 0) -> date:
 def chart_dates(first: date, meeting: date, committee_dates: list[date]) -> list[date]:
     """The chart's points: month starts from the first publication to the meeting, every
     committee date between, and the meeting; bounded (see CHART_YEARS) whatever the dates."""
-    window = _month_start(date(max(meeting.year - CHART_YEARS, 1), meeting.month, 1))
+    window = date(max(meeting.year - CHART_YEARS, 1), meeting.month, 1)
     start = min(max(first, window, EARLIEST_MEETING), meeting)
     months = (meeting.year - start.year) * 12 + meeting.month - start.month
     step = max(1, math.ceil((months + 1) / CHART_POINTS))

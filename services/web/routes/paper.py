@@ -5,7 +5,6 @@ from contextlib import asynccontextmanager
 from datetime import date
 from typing import Annotated
 
-import structlog
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import AfterValidator
@@ -16,8 +15,6 @@ from services.paper.assemble import check_meeting
 from services.paper.render import MEDIA_TYPES, PaperFormat
 from services.paper.service import PaperBusy, PaperService
 from services.web.auth import ReaderActor
-
-log = structlog.get_logger(__name__)
 
 
 @asynccontextmanager
