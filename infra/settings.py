@@ -89,6 +89,13 @@ def _write_rate(env: dict[str, str]) -> tuple[float, int]:
     return rate, burst
 
 
+def _positive(env: dict[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """One rectrack instance's configuration."""
@@ -109,6 +116,7 @@ class Settings:
     # Writes per second per API token and the burst allowed at once; a rate of 0 means no limit.
     write_rate: float = 50.0
     write_burst: int = 200
+    paper_workers: int = 1
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -132,6 +140,7 @@ class Settings:
             public_reads=e.get("RECTRACK_PUBLIC_READS", "").lower() in ("1", "true", "yes"),
             write_rate=write_rate,
             write_burst=write_burst,
+            paper_workers=_positive(e, "RECTRACK_PAPER_WORKERS", 1),
         )
 
     @property

@@ -16,6 +16,7 @@ from events.recommendation import (
 )
 from projections.recommendations.history import DECISION_WORDS, HistoryEntry
 from projections.status import STATUS_WORDS, Closure, Status, classify, closure_of
+from projections.text import markdown_text
 
 
 class OwnerPeriod(BaseModel):
@@ -190,14 +191,19 @@ def build_handover(
 
 
 def handover_markdown(pack: HandoverPack) -> str:
-    """The pack as Markdown, for a new owner to read or commit to a repository."""
+    """The pack as Markdown, for a new owner to read or commit to a repository.
+
+    Every stored value goes through `markdown_text` (`md`): text written by other teams must
+    not become HTML, links, images or headings in whatever renders the file.
+    """
+    md = markdown_text
     lines = [
-        f"# Handover: {pack.recommendation_id}",
+        f"# Handover: {md(pack.recommendation_id)}",
         "",
-        f"**Recommendation {pack.number}.** {pack.text}",
+        f"**Recommendation {pack.number}.** {md(pack.text)}",
         "",
         f"- Status as at {pack.as_of:%d %B %Y}: {STATUS_WORDS[pack.status]}"
-        + (f" ({pack.closure})" if pack.closure else ""),
+        + (f" ({md(pack.closure)})" if pack.closure else ""),
         f"- Target date: {pack.target_date or 'not set'}"
         + (
             f" (original {pack.original_target_date}, moved {pack.target_date_revisions} time(s))"
@@ -210,8 +216,8 @@ def handover_markdown(pack: HandoverPack) -> str:
         "| team | role | from | to | assigned by |",
         "|---|---|---|---|---|",
         *(
-            f"| {o.team} | {o.owner_role} | {o.from_date} | {o.to_date or 'now'} "
-            f"| {o.assigned_by} |"
+            f"| {md(o.team)} | {md(o.owner_role)} | {o.from_date} | {o.to_date or 'now'} "
+            f"| {md(o.assigned_by)} |"
             for o in pack.owners
         ),
         "",
@@ -220,21 +226,22 @@ def handover_markdown(pack: HandoverPack) -> str:
     ]
     for item in pack.evidence:
         lines.append(
-            f"- **{item.evidence_id}** ({item.submitted_on}, {item.submitted_by}): {item.summary}"
+            f"- **{md(item.evidence_id)}** ({item.submitted_on}, {md(item.submitted_by)}): "
+            f"{md(item.summary)}"
         )
-        lines += [f"  - document {d.name} sha256 {d.sha256}" for d in item.documents]
-        lines += [f"  - {response}" for response in item.inspectorate_responses]
+        lines += [f"  - document {md(d.name)} sha256 {d.sha256}" for d in item.documents]
+        lines += [f"  - {md(response)}" for response in item.inspectorate_responses]
     if not pack.evidence:
         lines.append("None submitted.")
     lines += ["", "## Outstanding asks", ""]
-    lines += [f"- {ask}" for ask in pack.outstanding_asks] or ["None."]
+    lines += [f"- {md(ask)}" for ask in pack.outstanding_asks] or ["None."]
     lines += ["", "## Last position reported", ""]
     if pack.last_position:
         p = pack.last_position
         status = p.delivery_status.replace("_", " ") + (
             f" ({p.delay_reason})" if p.delay_reason else ""
         )
-        lines.append(f"{p.reported_on} — {status}: {p.position}")
+        lines.append(f"{p.reported_on} — {status}: {md(p.position)}")
     else:
         lines.append("None reported.")
     return "\n".join(lines) + "\n"

@@ -2,4 +2,6 @@
 
 from services.cli.main import main
 
-main()
+# Guarded, so importing this module (as multiprocessing's spawn may do) runs nothing.
+if __name__ == "__main__":
+    main()

@@ -10,7 +10,6 @@ from typing import Annotated
 
 import orjson
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from events.envelope import Actor
@@ -174,11 +173,9 @@ def verify(
             f"{chain.events} events in {chain.streams} streams; {len(chain.breaks)} break(s)"
         )
         for b in chain.breaks:
-            console.print(  # a forged event's stream id is anyone's text: no markup
-                escape(
-                    f"  {b.topic} partition {b.partition} offset {b.offset} "
-                    f"stream {b.stream_id}: {b.reason}"
-                ),
+            console.print(  # a forged event's stream id is anyone's text: printed as text
+                f"  {b.topic} partition {b.partition} offset {b.offset} "
+                f"stream {b.stream_id}: {b.reason}",
                 soft_wrap=True,  # one line per event, for people and grep alike
             )
         in_chain = sum(u.in_chain for u in chain.unprojected)
@@ -189,10 +186,8 @@ def verify(
         for u in chain.unprojected:
             where = "continues its chain" if u.in_chain else "not part of its chain"
             console.print(
-                escape(
-                    f"  {u.topic} partition {u.partition} offset {u.offset} "
-                    f"stream {u.stream_id} version {u.stream_version} ({where}): {u.reason}"
-                ),
+                f"  {u.topic} partition {u.partition} offset {u.offset} "
+                f"stream {u.stream_id} version {u.stream_version} ({where}): {u.reason}",
                 soft_wrap=True,
             )
         if read_models:

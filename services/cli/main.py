@@ -4,7 +4,7 @@ import os
 from collections.abc import Callable
 
 import typer
-from rich.markup import escape
+from rich.text import Text
 
 from infra.settings import DatabaseCredentialsError
 from services.cli import admin, data, reports, stack
@@ -41,5 +41,5 @@ def main() -> None:
         app()
     except DatabaseCredentialsError as exc:
         # Not a bug to report with a traceback: the message names the file or setting to fix.
-        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        err.print(Text("error:", style="red"), str(exc))
         raise SystemExit(1) from None

@@ -6,15 +6,34 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from infra.logs import configure_logging
 from infra.settings import Settings
+from projections.text import printable
 
 T = TypeVar("T")
 
+
+class PlainConsole(Console):
+    """A console that prints every string as exactly its text.
+
+    Everything the CLI prints may hold stored text (titles, positions, names, stream ids) that
+    other people wrote. Rich would read it as markup ("[link=…]" made a hyperlink, "[/]" crashed
+    `history` with MarkupError) and emoji codes (":warning:"), and pass an ESC on to the
+    terminal. Every string rich renders (`print` arguments, table cells, titles, measurements)
+    goes through `render_str`, so this one place turns markup and emoji off for all of them and
+    shows control characters as U+FFFD. Our own colours are given as `style=`, never as markup.
+    """
+
+    def render_str(self, text: str, **options: Any) -> Text:
+        options.update(markup=False, emoji=False)
+        return super().render_str(printable(text), **options)
+
+
 # A fixed width when not on a terminal keeps piped output and CI logs readable.
-console = Console(width=None if sys.stdout.isatty() else 120)
-err = Console(stderr=True, soft_wrap=True)
+console = PlainConsole(width=None if sys.stdout.isatty() else 120, markup=False, emoji=False)
+err = PlainConsole(stderr=True, soft_wrap=True, markup=False, emoji=False)
 
 
 def load_settings() -> Settings:
@@ -26,7 +45,7 @@ def load_settings() -> Settings:
 
 def fail(message: str) -> typer.Exit:
     """Print an error; raise what this returns to exit with 1."""
-    err.print(f"[red]error:[/red] {message}")
+    err.print(Text("error:", style="red"), message)
     return typer.Exit(1)
 
 

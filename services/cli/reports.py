@@ -159,7 +159,9 @@ def handover(
 
 def paper(
     meeting: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="The meeting date.")],
-    committee: Annotated[str | None, typer.Option(help="Only this committee's updates.")] = None,
+    committee: Annotated[
+        str | None, typer.Option(help="Only this committee's updates (its slug).")
+    ] = None,
     fmt: Annotated[PaperFormat, typer.Option("--format")] = PaperFormat.md,
     out: Annotated[Path | None, typer.Option("-o", "--out", help="File to write.")] = None,
     known_at: Annotated[
@@ -167,11 +169,26 @@ def paper(
     ] = None,
 ) -> None:
     """The improvement update for a committee meeting, from the log alone."""
-    from services.paper.assemble import build_paper
-    from services.paper.render import charts, render
+    from pydantic import TypeAdapter, ValidationError
+
+    from events.types import Slug
+    from services.paper.assemble import build_paper, check_meeting
+    from services.paper.render import chart_link, charts, render
 
     if out is None and fmt is PaperFormat.pdf:
         raise fail("--format pdf needs -o FILE")
+    try:
+        check_meeting(meeting.date())
+    except ValueError as exc:
+        raise fail(f"--meeting: {exc}") from exc
+    if committee is not None:
+        try:
+            TypeAdapter(Slug).validate_python(committee)
+        except ValidationError:
+            raise fail(
+                f"--committee: {committee!r} is not a committee slug "
+                "(lower-case letters, digits and '-')"
+            ) from None
     built = asyncio.run(
         with_connection(
             load_settings(),
@@ -180,14 +197,17 @@ def paper(
             ),
         )
     )
-    links: dict[str, str] = {}
+    links: dict[str, str | None] = {}
     if fmt is PaperFormat.md and out is not None:
         # Beside a Markdown file, the charts go as SVG files it links to.
         folder = out.with_name(out.stem + "-charts")
         folder.mkdir(parents=True, exist_ok=True)
         for inspection_id, svg in charts(built).items():
+            if svg is None:
+                links[inspection_id] = None  # the paper says the chart is missing
+                continue
             (folder / f"{inspection_id}.svg").write_text(svg)
-            links[inspection_id] = f"{folder.name}/{inspection_id}.svg"
+            links[inspection_id] = chart_link(folder.name, inspection_id)
     content = render(built, fmt, links)
     if out is None:
         sys.stdout.write(content.decode())

@@ -162,7 +162,7 @@ def _supervise(components: list[Component]) -> int:
     while not stopping:
         exited = [c for c, child in children.items() if child.poll() is not None]
         if exited:
-            err.print(f"[red]{', '.join(exited)} exited; stopping the others[/red]")
+            err.print(f"{', '.join(exited)} exited; stopping the others", style="red")
             stop(signal.SIGTERM, None)
             break
         time.sleep(0.2)

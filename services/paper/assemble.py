@@ -1,11 +1,13 @@
 """The committee paper: assembled from the read models for a meeting date (I/O), then rendered."""
 
+import math
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import asyncpg
 from pydantic import BaseModel
 
+from events.types import EARLIEST_BUSINESS_DATE, Slug, latest_business_date
 from projections.recommendations import queries
 from projections.recommendations.handover import HandoverPack
 from projections.recommendations.report import InspectionLine, Report
@@ -18,6 +20,26 @@ DELAY_CAUSES = {
     "other": "Other causes",
     "target_passed": "Target date passed without a delay being reported",
 }
+
+# The meetings a paper can be for: the business dates commands accept (events.types), since
+# each chart point is one report query, and matplotlib and the HTML dates cannot hold every
+# date Python can; a committee meets in neither 1066 nor 2500.
+EARLIEST_MEETING = EARLIEST_BUSINESS_DATE
+# A chart shows at most CHART_YEARS before the meeting, in at most CHART_POINTS month starts
+# (every month when they fit, else every few months), plus the CHART_COMMITTEE_DATES latest
+# committee dates in that window and the meeting: at most about 85 report queries, whatever
+# dates the log holds (a publication in year 1 once meant 24,000 of them, a minute's work).
+CHART_YEARS = 25
+CHART_POINTS = 60
+CHART_COMMITTEE_DATES = 24
+
+
+def check_meeting(meeting: date, today: date | None = None) -> date:
+    """`meeting` if a paper can be built for it; ValueError naming the field otherwise."""
+    latest = latest_business_date(today)
+    if not EARLIEST_MEETING <= meeting <= latest:
+        raise ValueError(f"meeting must be between {EARLIEST_MEETING} and {latest}, got {meeting}")
+    return meeting
 
 
 class ClosedRecommendation(BaseModel):
@@ -65,7 +87,8 @@ class Paper(BaseModel):
     """Everything the improvement update for one meeting says, and where it came from."""
 
     meeting: date
-    committee: str | None
+    # Validated, because it is printed into the shell command that rebuilds the paper.
+    committee: Slug | None
     since: date | None
     known_at: datetime | None
     sections: list[InspectionSection]
@@ -108,13 +131,22 @@ def _cause(pack: HandoverPack) -> str:
     return "target_passed"
 
 
+def _month_start(day: date, months_later: int = 0) -> date:
+    index = day.year * 12 + day.month - 1 + months_later
+    return date(index // 12, index % 12 + 1, 1)
+
+
 def chart_dates(first: date, meeting: date, committee_dates: list[date]) -> list[date]:
-    """Month starts from the first publication to the meeting, plus every committee date."""
-    points = {meeting, *(d for d in committee_dates if first <= d <= meeting)}
-    day = first.replace(day=1)
-    while day <= meeting:
-        points.add(max(day, first))
-        day = (day + timedelta(days=32)).replace(day=1)
+    """The chart's points: month starts from the first publication to the meeting, every
+    committee date between, and the meeting; bounded (see CHART_YEARS) whatever the dates."""
+    window = date(max(meeting.year - CHART_YEARS, 1), meeting.month, 1)
+    start = min(max(first, window, EARLIEST_MEETING), meeting)
+    months = (meeting.year - start.year) * 12 + meeting.month - start.month
+    step = max(1, math.ceil((months + 1) / CHART_POINTS))
+    points = {meeting}
+    points.update(max(_month_start(start, offset), start) for offset in range(0, months + 1, step))
+    shown = sorted(d for d in set(committee_dates) if start <= d <= meeting)
+    points.update(shown[-CHART_COMMITTEE_DATES:])
     return sorted(points)
 
 

@@ -31,6 +31,7 @@ from services.web.limits import BodyLimit
 from services.web.params import DATABASE_INPUT_ERRORS, checked_parameters, unusable_value
 from services.web.ratelimit import TokenBuckets
 from services.web.routes import commands, events, operations, reads
+from services.web.routes import paper as paper_routes
 
 log = structlog.get_logger(__name__)
 
@@ -110,6 +111,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.add_exception_handler(error, unusable_value)
     app.add_exception_handler(Exception, _internal_error(headers))
     app.include_router(dashboard.router)
+    app.include_router(paper_routes.router)  # its lifespan owns the paper workers
     for routes in (operations, commands, reads, events):
         app.include_router(routes.router)
     # The last added is the outermost: the headers also go on BodyLimit's own 413.

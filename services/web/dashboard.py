@@ -11,9 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from projections.recommendations import queries
 from projections.recommendations.handover import build_handover
 from services.look import environment
-from services.paper.assemble import build_paper
-from services.paper.render import MEDIA_TYPES, PaperFormat, render
-from services.web.auth import COOKIE, PageActor, ReaderActor, token_actor
+from services.web.auth import COOKIE, PageActor, token_actor
 from services.web.links import is_web_url
 
 router = APIRouter(include_in_schema=False)
@@ -110,21 +108,3 @@ async def recommendation_page(
         as_of=day,
         inspection_id=recommendation_id.split("/")[0],
     )
-
-
-@router.get("/paper")
-async def paper_download(
-    request: Request,
-    _: ReaderActor,
-    meeting: date,
-    committee: str | None = None,
-    format: Annotated[str, Query(pattern="^(md|html|pdf)$")] = "html",
-) -> Response:
-    async with request.app.state.pool.acquire() as conn:
-        paper = await build_paper(conn, meeting=meeting, committee=committee)
-    fmt = PaperFormat(format)
-    headers = {}
-    if fmt is not PaperFormat.html:
-        name = f"improvement-update-{meeting}.{fmt.value}"
-        headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    return Response(render(paper, fmt), media_type=MEDIA_TYPES[fmt], headers=headers)
