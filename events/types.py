@@ -17,7 +17,7 @@ from datetime import date
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BeforeValidator, HttpUrl, StringConstraints, TypeAdapter
+from pydantic import AfterValidator, BeforeValidator, Field, HttpUrl, StringConstraints, TypeAdapter
 from pydantic_core import PydanticCustomError
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,79}$")]
@@ -79,10 +79,21 @@ def _unix_newlines(value: object) -> object:
     return value.replace("\r\n", "\n") if isinstance(value, str) else value
 
 
-ShortText = Annotated[RecordedShortText, AfterValidator(single_line)]
+# The same rules in the published schemas, so generated clients and fuzzers know them.
+_SINGLE_LINE_SCHEMA = Field(json_schema_extra={"pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"})
+_MULTI_LINE_SCHEMA = Field(
+    json_schema_extra={"pattern": "^[^\\u0000-\\u0008\\u000b-\\u001f\\u007f-\\u009f]*$"}
+)
+
+ShortText = Annotated[RecordedShortText, AfterValidator(single_line), _SINGLE_LINE_SCHEMA]
 """One line of text (names, titles, teams, ids): no control characters, at most 500."""
 
-LongText = Annotated[RecordedLongText, BeforeValidator(_unix_newlines), AfterValidator(multi_line)]
+LongText = Annotated[
+    RecordedLongText,
+    BeforeValidator(_unix_newlines),
+    AfterValidator(multi_line),
+    _MULTI_LINE_SCHEMA,
+]
 """Prose (text, positions, rationales): newlines and tabs allowed, no other control character."""
 
 _HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)

@@ -9,11 +9,13 @@ from uuid import UUID
 
 import orjson
 import typer
+from pydantic import ValidationError
 
 from events.envelope import Actor
 from events.types import Role
 from infra.settings import Settings
 from services.cli.output import console, err, fail, load_settings, with_connection
+from services.domain.commands import ActorInput
 
 tokens_app = typer.Typer(help="Bearer tokens of the HTTP API.", no_args_is_help=True)
 schema_app = typer.Typer(help="The subscribers' contract.", no_args_is_help=True)
@@ -31,7 +33,13 @@ def tokens_create(
     """Create a token and print it once; only its hash is stored."""
     from services.web.tokens import create_token
 
-    actor = Actor(name=name, team=team, role=role.value)
+    try:
+        # The same rules as a command's actor: a token's holder acts in every command it sends.
+        checked = ActorInput(name=name, team=team, role=role.value)
+    except ValidationError as exc:
+        problems = "; ".join(f"--{e['loc'][0]}: {e['msg']}" for e in exc.errors())
+        raise fail(problems) from exc
+    actor = Actor(name=checked.name, team=checked.team, role=checked.role)
     token_id, token = asyncio.run(
         with_connection(load_settings(), lambda conn: create_token(conn, actor))
     )

@@ -140,6 +140,8 @@ def run(
         return
     if infrastructure:
         start_infrastructure(settings)
+    # Before any child starts: the API follows the outcomes topic from its first moment.
+    asyncio.run(ensure_topics(settings))
     raise typer.Exit(_supervise(wanted))
 
 
@@ -171,6 +173,7 @@ def _supervise(components: list[Component]) -> int:
 
 
 def _run_component(settings: Settings, component: Component) -> None:
+    asyncio.run(ensure_topics(settings))  # idempotent; each component may start alone
     if component is Component.api:
         import uvicorn
 
@@ -187,7 +190,6 @@ def _run_component(settings: Settings, component: Component) -> None:
         return
     from faust.worker import Worker
 
-    asyncio.run(ensure_topics(settings))
     if component is Component.decider:
         from services.decider.agent import build_decider_app
 

@@ -2,6 +2,7 @@
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from uuid import UUID
 
@@ -9,14 +10,14 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from events.outcome import Outcome
+from events.outcome import Outcome, Principal
 from events.registry import parse_outcome
 from events.streams import partition_key
 from infra.kafka_clients import durable_producer, groupless_consumer, topic_partitions
 from infra.settings import Settings
-from services.decider.outcome_book import OutcomeBook
+from services.decider.outcome_book import KEEP_RECENT, OutcomeBook
 from services.domain.commands import Command, dump_command
-from services.domain.idempotency import Claim, answers, claim_of
+from services.domain.idempotency import Claim, answers, claim_of, principal_of
 
 DecidedProgress = Callable[[int, int], None]  # (decided, sent)
 log = structlog.get_logger(__name__)
@@ -30,6 +31,9 @@ class CommandGateway:
         self.producer: AIOKafkaProducer = durable_producer(settings)
         self.outcome_reader: AIOKafkaConsumer = groupless_consumer(settings)
         self.outcomes = OutcomeBook()
+        # Who sent each recent command through this process, so a status poll can tell "still
+        # pending" from "unknown" (bounded like the outcome book).
+        self._senders: OrderedDict[UUID, Principal] = OrderedDict()
         # The ids each wait_for still misses, with the claim an outcome must answer: the pump
         # strikes arrivals off, so a waiter never rescans what it awaits (that was quadratic in
         # a large load).
@@ -86,6 +90,10 @@ class CommandGateway:
         Their outcomes are held until `wait_for` collects them.
         """
         self.outcomes.expect(c.command_id for c in commands)
+        for c in commands:
+            self._senders[c.command_id] = principal_of(c.actor, c.loaded_by)
+        while len(self._senders) > KEEP_RECENT:
+            self._senders.popitem(last=False)
         futures = [
             await self.producer.send(
                 self.settings.topics.commands,
@@ -95,6 +103,10 @@ class CommandGateway:
             for c in commands
         ]
         await asyncio.gather(*futures)
+
+    def sent_by(self, command_id: UUID, principal: Principal) -> bool:
+        """Whether this principal sent this command through this process (recently)."""
+        return self._senders.get(command_id) == principal
 
     async def send_raw(self, key: bytes | None, value: bytes) -> None:
         """Append raw bytes to the commands topic (for other systems' producers and tests)."""

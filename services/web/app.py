@@ -8,6 +8,7 @@ before it is read (limits.py), every path and query parameter follows the same r
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import asyncpg
 import structlog
@@ -100,6 +101,13 @@ def create_app(settings: Settings) -> FastAPI:
         dependencies=[Depends(checked_parameters)],
     )
     app.state.settings = settings
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = commands.document_command_body(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.state.write_buckets = (
         TokenBuckets(settings.write_rate, settings.write_burst) if settings.write_rate > 0 else None
     )

@@ -452,3 +452,16 @@ async def test_an_unprojectable_event_in_the_log_does_not_wedge_its_stream(
     text = rectrack(run_env, "verify", "--no-read-models", check=False)
     assert text.returncode == 1
     assert f"offset {appended[0].offset} stream {r1} version 1" in text.stdout
+
+
+def test_a_token_holder_named_with_control_characters_is_refused(
+    settings: Settings, run_env: dict[str, str]
+) -> None:
+    """A token's holder is the actor of every command it sends: the same text rules apply."""
+    for option, value in (("--name", "Eve\x1b[31m red"), ("--team", "team\ta")):
+        who = {"--name": "Eve", "--team": "team-a", option: value}
+        args = [a for pair in who.items() for a in pair]
+        result = rectrack(run_env, "tokens", "create", *args, "--role", "admin", check=False)
+        assert result.returncode == 1, result.stdout
+        assert option in result.stderr and "control character" in result.stderr, result.stderr
+        assert "rt_" not in result.stdout

@@ -6,10 +6,17 @@ from uuid import UUID
 import orjson
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic.json_schema import models_json_schema
 
 from events.outcome import Outcome
 from services.decider.gateway import CommandGateway
-from services.domain.commands import MAX_COMMAND_BYTES, Command, InvalidCommand, parse_command
+from services.domain.commands import (
+    COMMAND_TYPES,
+    MAX_COMMAND_BYTES,
+    Command,
+    InvalidCommand,
+    parse_command,
+)
 from services.domain.idempotency import principal_of
 from services.domain.permissions import refusal
 from services.domain.rejections import Reason
@@ -41,7 +48,79 @@ def _forbidden(command: Command, detail: str) -> JSONResponse:
     )
 
 
-@router.post("/commands", status_code=201)
+# OpenAPI links: what a client (or a stateful fuzzer) may ask next with what an outcome names.
+_TO_OUTCOME = {
+    "operationId": "get_command_commands__command_id__get",
+    "parameters": {"command_id": "$response.body#/command_id"},
+}
+OUTCOME_LINKS: dict[int | str, dict[str, Any]] = {
+    201: {
+        "description": "Accepted: the event is in the log.",
+        "links": {
+            "GetCommandOutcome": _TO_OUTCOME,
+            "GetInspection": {
+                "operationId": "get_inspection_inspections__inspection_id__get",
+                "parameters": {"inspection_id": "$response.body#/stream_id"},
+            },
+            "GetRecommendationHistory": {
+                "operationId": "get_history_recommendations__recommendation_id__history_get",
+                "parameters": {"recommendation_id": "$response.body#/stream_id"},
+            },
+        },
+    },
+    202: {
+        "description": "Sent, no outcome yet: poll status_url.",
+        "links": {"GetCommandOutcome": _TO_OUTCOME},
+    },
+}
+
+
+def command_body_schema() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The documented body of `POST /commands`, and the component schemas it refers to.
+
+    The route reads the raw body (bounded, and refused naming each bad field), so FastAPI cannot
+    document it from a parameter: this says what it accepts, one variant per command type.
+    Over HTTP the actor comes from the token, so the body has no `actor` or `loaded_by`.
+    """
+    _, top = models_json_schema(
+        [(model, "validation") for model in COMMAND_TYPES.values()],
+        ref_template="#/components/schemas/{model}",
+    )
+    variants = [
+        {
+            "type": "object",
+            "title": name,
+            "required": ["type", "data"],
+            "additionalProperties": False,
+            "properties": {
+                "type": {"const": name},
+                "data": {"$ref": f"#/components/schemas/{model.__name__}"},
+                "command_id": {"type": "string", "format": "uuid"},
+                "correlation_id": {"type": "string", "format": "uuid"},
+                "effective_date": {"type": "string", "format": "date"},
+                "expected_version": {"type": "integer", "minimum": 0},
+            },
+        }
+        for name, model in COMMAND_TYPES.items()
+    ]
+    return {"oneOf": variants}, dict(top.get("$defs", {}))
+
+
+def document_command_body(document: dict[str, Any]) -> dict[str, Any]:
+    """Add the command body and its schemas to an OpenAPI document built by FastAPI."""
+    body, components = command_body_schema()
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for name, schema in components.items():
+        if schemas.setdefault(name, schema) != schema:
+            raise ValueError(f"two schemas named {name} in the API's contract")
+    document["paths"]["/commands"]["post"]["requestBody"] = {
+        "required": True,
+        "content": {"application/json": {"schema": body}},
+    }
+    return document
+
+
+@router.post("/commands", status_code=201, responses=OUTCOME_LINKS)
 async def post_command(
     request: Request,
     actor: WriterActor,
@@ -73,27 +152,34 @@ async def post_command(
     outcomes = await gateway.submit([command], timeout=wait)
     outcome = outcomes.get(command.command_id)
     if outcome is None:
-        return JSONResponse(
-            {
-                "command_id": str(command.command_id),
-                "status": "pending",
-                "status_url": f"/commands/{command.command_id}",
-            },
-            status_code=202,
-        )
+        return _pending(command.command_id)
     return _outcome_response(outcome)
 
 
-@router.get("/commands/{command_id}")
-async def get_command(request: Request, command_id: UUID, reader: ReaderActor) -> dict[str, Any]:
-    """The outcome of the caller's own command with this id, if this API process knows it.
+def _pending(command_id: UUID) -> JSONResponse:
+    return JSONResponse(
+        {
+            "command_id": str(command_id),
+            "status": "pending",
+            "status_url": f"/commands/{command_id}",
+        },
+        status_code=202,
+    )
+
+
+@router.get("/commands/{command_id}", responses={202: {"description": "Sent, no outcome yet."}})
+async def get_command(request: Request, command_id: UUID, reader: ReaderActor) -> JSONResponse:
+    """The outcome of the caller's own command with this id, if this API process knows it;
+    202 while a command the caller sent through this process has none yet.
 
     Only the sender's: a command id can carry other senders' outcomes too (a refused reuse, or
     the real command someone else reused the id of), and none of those answers this caller.
     """
     gateway: CommandGateway = request.app.state.gateway
-    outcome = gateway.outcomes.of_sender(command_id, principal_of(reader)) if reader else None
-    if outcome is None:
-        raise HTTPException(404, f"no outcome known for your command {command_id}")
-    result: dict[str, Any] = outcome.model_dump(mode="json")
-    return result
+    principal = principal_of(reader) if reader else None
+    outcome = gateway.outcomes.of_sender(command_id, principal) if principal else None
+    if outcome is not None:
+        return JSONResponse(outcome.model_dump(mode="json"))
+    if principal is not None and gateway.sent_by(command_id, principal):
+        return _pending(command_id)
+    raise HTTPException(404, f"no outcome known for your command {command_id}")

@@ -49,7 +49,11 @@ def _readers(request: Request) -> asyncio.Semaphore:
     return readers
 
 
-@router.get("/events")
+@router.get(
+    "/events",
+    response_class=Response,
+    responses={200: {"content": {"application/x-ndjson": {}}, "description": "A page of events."}},
+)
 async def get_events(
     request: Request,
     _: ReaderActor,
