@@ -14,6 +14,7 @@ this home's admin by default.
 import hashlib
 import os
 import re
+import ssl
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
@@ -188,6 +189,19 @@ class KafkaCredentials:
     username: str
     password: str = field(repr=False)
     ssl_cafile: str | None = None
+
+    def client_options(self) -> dict[str, Any]:
+        """aiokafka keyword arguments (producer, consumer, admin) for these credentials."""
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "security_protocol": self.security_protocol,
+            "sasl_mechanism": self.sasl_mechanism,
+            "sasl_plain_username": self.username,
+            "sasl_plain_password": self.password,
+        }
+        if self.security_protocol.endswith("SSL"):
+            options["ssl_context"] = ssl.create_default_context(cafile=self.ssl_cafile)
+        return options
 
     def as_dict(self) -> dict[str, str]:
         """The fields of a credentials file (`ssl_cafile` only when TLS is on)."""

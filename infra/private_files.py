@@ -14,7 +14,8 @@ def new_password() -> str:
 def _temporary_sibling(path: Path, data: bytes) -> Path:
     """A new 0600 file beside `path` holding `data`: the mode is set at creation, so the
     content is never readable by others at any moment, whatever the umask."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # A new folder for secrets is its owner's alone too (an existing one keeps its mode).
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
