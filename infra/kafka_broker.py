@@ -91,27 +91,28 @@ def server_properties(
     data_dir: Path,
     *,
     broker_password: str,
-    tls: BrokerTls | None = None,
-    keystore_password: str | None = None,
+    tls: tuple[BrokerTls, str] | None = None,
 ) -> str:
     """The broker's configuration: one node acting as broker and controller on localhost.
 
-    It holds passwords: write it with mode 0600.
+    `tls` is the broker's TLS files and its keystore's password, for a SASL_SSL client
+    listener. The result holds passwords: write it with mode 0600.
     """
     port, controller = settings.kafka_port, settings.kafka_controller_port
     mechanism = settings.kafka_sasl_mechanism
     scram = mechanism.lower()
     client_protocol = "SASL_SSL" if tls is not None else "SASL_PLAINTEXT"
     tls_lines = []
-    if tls is not None and keystore_password is not None:
+    if tls is not None:
+        files, keystore_password = tls
         tls_lines = [
             "listener.name.client.ssl.keystore.type=PKCS12",
-            f"listener.name.client.ssl.keystore.location={tls.keystore}",
+            f"listener.name.client.ssl.keystore.location={files.keystore}",
             f"listener.name.client.ssl.keystore.password={keystore_password}",
             f"listener.name.client.ssl.key.password={keystore_password}",
             # The broker connects to itself over this listener and checks its own certificate.
             "listener.name.client.ssl.truststore.type=PEM",
-            f"listener.name.client.ssl.truststore.location={tls.ca_cert}",
+            f"listener.name.client.ssl.truststore.location={files.ca_cert}",
             "listener.name.client.ssl.enabled.protocols=TLSv1.3,TLSv1.2",
         ]
     return "\n".join(
@@ -314,8 +315,7 @@ class LocalKafka:
                 self.settings,
                 self.dir / "data",
                 broker_password=ensure_password(self.broker_password_file),
-                tls=tls,
-                keystore_password=None if tls is None else tls.ensure(),
+                tls=None if tls is None else (tls, tls.ensure()),
             ).encode(),
         )
         return config
