@@ -287,9 +287,9 @@ async def upsert_scram(
     )
 
 
-async def grant(admin: AIOKafkaAdminClient, principal: str, grants: Sequence[Grant]) -> None:
-    """Create ACL bindings in one request; existing ones are left as they are."""
-    response = await send(admin, CreateAcls([g.row(principal) for g in grants]))
+async def grant(admin: AIOKafkaAdminClient, bindings: Iterable[tuple[str, Grant]]) -> None:
+    """Create (principal, grant) ACL bindings in one request; existing ones stay as they are."""
+    response = await send(admin, CreateAcls([g.row(principal) for principal, g in bindings]))
     _raise_errors("CreateAcls", [(code, message) for code, message, _ in response.results])
 
 
@@ -335,10 +335,21 @@ async def ensure_app_principals(
             if fresh or mechanism not in existing.get(name, ()):
                 upsertions.append(scram_upsertion(name, password, mechanism))
         await upsert_scram(admin, upsertions)
-        for component in components:
-            await grant(
-                admin, settings.component_principal(component), app_grants(settings, component)
-            )
+        await grant(
+            admin,
+            (
+                (settings.component_principal(c), g)
+                for c in components
+                for g in app_grants(settings, c)
+            ),
+        )
+    except KafkaAdminError as exc:
+        raise KafkaAdminError(
+            f"{exc}. The components' Kafka principals are made by {settings.kafka_principal}, "
+            "which must be allowed to manage SCRAM users and ACLs (Alter on the cluster); or "
+            "make them yourself and start each component with RECTRACK_KAFKA_USERNAME and "
+            "RECTRACK_KAFKA_PASSWORD_FILE"
+        ) from None
     finally:
         await admin.close()
 
@@ -377,7 +388,8 @@ async def create_principal(settings: Settings, name: str, kind: PrincipalKind) -
     """A new team or subscriber principal with a generated password and its ACLs.
 
     The password is in the returned credentials only: hand them over once (a 0600 file); the
-    broker keeps a salted hash. Creating an existing name gives it a new password.
+    broker keeps a salted hash. A name that exists already (this instance's or another's on a
+    shared cluster) is refused: creating it again would hand its rights to someone new.
     """
     check_name(name)
     if not settings.kafka_sasl:
@@ -388,8 +400,10 @@ async def create_principal(settings: Settings, name: str, kind: PrincipalKind) -
     admin = admin_client(settings)
     await admin.start()
     try:
+        if name in await scram_users(admin):
+            raise KafkaAdminError(f"a Kafka principal named {name!r} exists already")
         await upsert_scram(admin, [scram_upsertion(name, password, settings.kafka_sasl_mechanism)])
-        await grant(admin, name, outside_grants(settings, name, kind))
+        await grant(admin, ((name, g) for g in outside_grants(settings, name, kind)))
     finally:
         await admin.close()
     log.info("kafka_principal_created", principal=name, kind=kind.value)

@@ -9,6 +9,7 @@ its own (a prefix of its own on the session's broker) so probe records disturb n
 
 import asyncio
 import dataclasses
+import json
 import os
 import ssl
 import stat
@@ -23,14 +24,13 @@ from aiokafka.errors import (
     ClusterAuthorizationFailedError,
     GroupAuthorizationFailedError,
     KafkaConnectionError,
-    KafkaError,
     TopicAuthorizationFailedError,
 )
 
 from infra.kafka_broker import LocalKafka
-from infra.kafka_clients import admin_client, connection_options, durable_producer, ensure_topics
+from infra.kafka_clients import admin_client, connection_options
 from infra.kafka_security import (
-    KafkaCredentials,
+    KafkaAdminError,
     PrincipalKind,
     component_credentials,
     create_principal,
@@ -40,6 +40,7 @@ from infra.kafka_security import (
     send,
 )
 from infra.kafka_wire import DeleteAcls
+from infra.private_files import write_private
 from infra.processes import free_port
 from infra.settings import Settings
 from services.decider.gateway import CommandGateway
@@ -207,10 +208,15 @@ async def test_a_revoked_principal_is_refused_and_no_longer_listed(own: Settings
     assert not await revoke_principal(own, team_name)  # revoking twice changes nothing
 
 
-async def test_principal_names_cannot_take_the_apps_or_anothers_groups(own: Settings) -> None:
+async def test_no_principal_takes_the_apps_name_or_an_existing_one(own: Settings) -> None:
     for bad in ("rectrack-decider", "Team A", "team.a", "", "-x", "a" * 64):
         with pytest.raises(ValueError):
             await create_principal(own, bad, PrincipalKind.team)
+    taken = name("team")
+    first = await create_principal(own, taken, PrincipalKind.team)
+    with pytest.raises(KafkaAdminError, match="exists already"):
+        await create_principal(own, taken, PrincipalKind.subscriber)
+    await produce(first.client_options(), own.topics.commands)  # the first holder keeps it
 
 
 async def test_a_running_decider_acts_as_its_own_principal(
@@ -289,26 +295,6 @@ def test_credentials_are_private_files_and_appear_in_no_log_status_or_ps(
         assert not leaked, f"the password of {leaked} is in {where}"
 
 
-def test_credentials_say_how_to_connect_and_hide_the_password(own: Settings) -> None:
-    credentials = KafkaCredentials(
-        bootstrap_servers=own.bootstrap_servers,
-        security_protocol="SASL_SSL",
-        sasl_mechanism="SCRAM-SHA-512",
-        username="team-a",
-        password="secret-value",
-        ssl_cafile=None,
-    )
-    assert "secret-value" not in repr(credentials)
-    assert set(credentials.as_dict()) == {
-        "bootstrap_servers",
-        "security_protocol",
-        "sasl_mechanism",
-        "username",
-        "password",
-    }
-    assert isinstance(credentials.client_options()["ssl_context"], ssl.SSLContext)
-
-
 @pytest.fixture(scope="module")
 def tls_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """A broker of its own with TLS on (SASL_SSL), and nothing else."""
@@ -365,14 +351,32 @@ async def test_with_tls_the_decider_works_and_plain_or_unverified_clients_are_re
         decider.wait(timeout=30)
 
 
-async def test_a_client_of_the_old_plaintext_kind_gets_nothing_from_ensure_topics(
-    own: Settings,
+def test_rectrack_load_sends_as_the_apis_principal(
+    stack: Settings, run_env: dict[str, str], tmp_path: Path
 ) -> None:
-    """`ensure_topics` itself authenticates: with the security switched off in the settings
-    (PLAINTEXT), the local broker refuses it."""
-    plain = dataclasses.replace(own, kafka_security_protocol="PLAINTEXT")
-    with pytest.raises(KafkaError):
-        await asyncio.wait_for(ensure_topics(plain), 30)
-    producer = durable_producer(own)  # the real settings do get in
-    await producer.start()
-    await producer.stop()
+    line = {
+        "type": "PublishInspection",
+        "command_id": str(uuid.uuid4()),
+        "effective_date": "2024-01-10",
+        "actor": {"name": "Loader Test", "team": "hmics", "role": "inspector"},
+        "data": {
+            "inspection_id": f"insp-{uuid.uuid4().hex[:10]}",
+            "title": "Loaded as the API",
+            "inspectorate": "HMICS",
+            "published_on": "2024-01-10",
+        },
+    }
+    file = tmp_path / "one.ndjson"
+    file.write_text(json.dumps(line) + "\n")
+    summary = json.loads(rectrack(run_env, "load", str(file), "--json").stdout)
+    assert (summary["accepted"], summary["rejected"]) == (1, 0), summary
+    # Without the API principal's password the loader cannot connect, admin's or not.
+    api_password = stack.kafka_password_path_of(stack.component_principal("api"))
+    kept = api_password.read_bytes()
+    api_password.unlink()
+    try:
+        refused = rectrack(run_env, "load", str(file), "--json", "--timeout", "5", check=False)
+    finally:
+        write_private(api_password, kept)
+    assert refused.returncode != 0
+    assert f"cannot read the Kafka password in {api_password}" in refused.stderr
