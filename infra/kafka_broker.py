@@ -195,6 +195,8 @@ class LocalKafka:
         """Start the broker unless it runs already; returns True when it was started now."""
         if self.pid() is not None:
             wait_until(self.ready, timeout=timeout, what="Kafka broker")
+            # An admin password file deleted while the broker ran is made again here.
+            asyncio.run(self.bootstrap_credentials(timeout=timeout))
             return False
         require_free(self.settings.kafka_port, "the Kafka broker (RECTRACK_KAFKA_PORT)")
         require_free(
@@ -224,17 +226,20 @@ class LocalKafka:
         return self.settings.kafka_password_path_of(KAFKA_ADMIN_PRINCIPAL)
 
     async def bootstrap_credentials(self, *, timeout: float = 60.0) -> None:
-        """Give the broker and admin principals SCRAM credentials if the broker lacks them.
+        """Give the broker and admin principals SCRAM credentials if the broker lacks them
+        (or their password file was just made).
 
         Sent to the controller listener as the broker (PLAIN), which needs no SCRAM
         credential: the one way in when none exists yet. Then wait until the admin can log in
         on the client listener (credentials reach the broker shortly after the controller).
         """
         mechanism = self.settings.kafka_sasl_mechanism
-        wanted = {
-            KAFKA_BROKER_PRINCIPAL: ensure_password(self.broker_password_file),
-            KAFKA_ADMIN_PRINCIPAL: ensure_password(self.admin_password_file),
+        files = {
+            KAFKA_BROKER_PRINCIPAL: self.broker_password_file,
+            KAFKA_ADMIN_PRINCIPAL: self.admin_password_file,
         }
+        fresh = {name for name, path in files.items() if not path.exists()}
+        wanted = {name: ensure_password(path) for name, path in files.items()}
         with _quiet_plain_warning():
             conn = await create_conn(
                 "localhost",
@@ -251,7 +256,7 @@ class LocalKafka:
                 for user, code, _message, infos, _tags in described.results
                 if code == 0 and any(m == SCRAM_MECHANISM_CODES[mechanism] for m, _, _ in infos)
             }
-            missing = [n for n in wanted if n not in have]
+            missing = [n for n in wanted if n not in have or n in fresh]
             if missing:
                 response = await conn.send(
                     AlterUserScramCredentials(

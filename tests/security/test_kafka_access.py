@@ -28,7 +28,12 @@ from aiokafka.errors import (
 )
 
 from infra.kafka_broker import LocalKafka
-from infra.kafka_clients import admin_client, connection_options
+from infra.kafka_clients import (
+    KafkaCredentialsError,
+    admin_client,
+    connection_options,
+    ensure_topics,
+)
 from infra.kafka_security import (
     KafkaAdminError,
     PrincipalKind,
@@ -103,7 +108,7 @@ async def is_refused(attempt: Any) -> bool:
     """Whether the broker turned the attempt away (and did not merely time out)."""
     try:
         await attempt
-    except DENIED:
+    except (*DENIED, KafkaCredentialsError):
         return True
     return False
 
@@ -380,3 +385,18 @@ def test_rectrack_load_sends_as_the_apis_principal(
         write_private(api_password, kept)
     assert refused.returncode != 0
     assert f"cannot read the Kafka password in {api_password}" in refused.stderr
+
+
+async def test_a_lost_admin_password_is_replaced_by_the_next_up(tls_env: dict[str, str]) -> None:
+    """Only the owner of RECTRACK_HOME can do it: the broker's own password (in its 0600
+    config) lets `rectrack up` set a new admin credential through the controller listener."""
+    settings = Settings.from_env(tls_env)
+    kafka = LocalKafka(settings)
+    old = kafka.admin_password_file.read_text()
+    kafka.admin_password_file.unlink()
+    assert await is_refused(ensure_topics(settings))  # no password file: nothing to log in with
+    assert not await asyncio.to_thread(kafka.start)  # already running: it only repairs
+    assert kafka.admin_password_file.read_text() != old
+    await ensure_topics(settings)
+    stale = {**connection_options(settings), "sasl_plain_password": old.strip()}
+    assert await is_refused(produce(stale, settings.topics.commands))
