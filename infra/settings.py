@@ -26,7 +26,7 @@ class DatabaseCredentialsError(RuntimeError):
 
 
 class KafkaSettingsError(ValueError):
-    """The Kafka security settings contradict each other or name a missing credential."""
+    """The Kafka security settings contradict each other or name an unknown protocol."""
 
 
 # Kafka's principals of a local broker. The broker's own principal talks to the controller and
