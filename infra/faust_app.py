@@ -7,8 +7,10 @@ from typing import TypeVar, cast
 
 import faust
 from faust.streams import Stream
+from faust.types.auth import CredentialsT
 
 from events.topics import Message
+from infra.kafka_clients import connection_options
 from infra.settings import Settings
 
 T = TypeVar("T")
@@ -21,11 +23,30 @@ def _datadir(settings: Settings, component: str) -> Path:
     return path
 
 
+def broker_credentials(settings: Settings) -> CredentialsT | None:
+    """Faust's form of `connection_options`: the same principal, password and CA."""
+    options = connection_options(settings)
+    if settings.kafka_sasl:
+        return faust.SASLCredentials(
+            username=options["sasl_plain_username"],
+            password=options["sasl_plain_password"],
+            mechanism=options["sasl_mechanism"],
+            ssl_context=options.get("ssl_context"),
+        )
+    if settings.kafka_tls:
+        return faust.SSLCredentials(options["ssl_context"])
+    return None
+
+
 def make_app(settings: Settings, component: str) -> faust.App:
-    """A Faust app for one component; its consumer group is unique to the instance."""
+    """A Faust app for one component; its consumer group is unique to the instance.
+
+    It connects as the settings' principal: pass `settings.for_component(component)`.
+    """
     return faust.App(
         f"{settings.topic_prefix}rectrack-{component}",
         broker=f"kafka://{settings.bootstrap_servers}",
+        broker_credentials=broker_credentials(settings),
         store="memory://",
         datadir=str(_datadir(settings, component)),
         web_enabled=False,

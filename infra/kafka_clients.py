@@ -1,6 +1,14 @@
-"""aiokafka clients configured for rectrack's guarantees, and topic creation."""
+"""aiokafka clients configured for rectrack's guarantees, and topic creation.
+
+Every client connects through `connection_options`: the broker, the security protocol, and
+the SASL/SCRAM credentials and CA of the principal the settings name.
+"""
 
 import asyncio
+import ssl
+import stat
+from pathlib import Path
+from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -16,10 +24,64 @@ log = structlog.get_logger(__name__)
 TOPIC_CONFIG = {"retention.ms": "-1", "cleanup.policy": "delete"}
 
 
+class KafkaCredentialsError(RuntimeError):
+    """A Kafka password cannot be read safely; the message says what to do, never the secret."""
+
+
+def read_kafka_password(path: Path) -> str:
+    """A Kafka password kept in a file only its owner may read; refuse a missing or open one."""
+    try:
+        mode = path.stat().st_mode
+        secret = path.read_text().strip()
+    except OSError as exc:
+        raise KafkaCredentialsError(
+            f"cannot read the Kafka password in {path} ({exc.strerror or exc}). `rectrack up` "
+            "creates this home's; for a cluster of your own set RECTRACK_KAFKA_PASSWORD_FILE"
+        ) from None
+    # Like ssh with a private key: a password others can read is no longer a secret.
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise KafkaCredentialsError(
+            f"{path} is readable by other users (mode {stat.S_IMODE(mode):04o}); "
+            f"run `chmod 600 {path}`"
+        )
+    if not secret:
+        raise KafkaCredentialsError(f"{path} is empty")
+    return secret
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """The TLS context clients use: the configured CA, hostname checked; None without TLS."""
+    if not settings.kafka_tls:
+        return None
+    ca = settings.kafka_ca_path
+    if ca is not None and not ca.exists():
+        raise KafkaCredentialsError(
+            f"the Kafka CA certificate {ca} does not exist; `rectrack up` makes the local "
+            "broker's, or set RECTRACK_KAFKA_CA_FILE"
+        )
+    return ssl.create_default_context(cafile=None if ca is None else str(ca))
+
+
+def connection_options(settings: Settings) -> dict[str, Any]:
+    """How an aiokafka client (producer, consumer, admin) reaches the broker as the settings'
+    principal. It holds the password: pass it to a client, never print or log it."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "security_protocol": settings.kafka_security_protocol,
+    }
+    if settings.kafka_tls:
+        options["ssl_context"] = tls_context(settings)
+    if settings.kafka_sasl:
+        options["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        options["sasl_plain_username"] = settings.kafka_principal
+        options["sasl_plain_password"] = read_kafka_password(settings.kafka_password_path)
+    return options
+
+
 def durable_producer(settings: Settings) -> AIOKafkaProducer:
     """A producer whose acknowledged sends are on every in-sync replica, with no duplicates."""
     return AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers,
+        **connection_options(settings),
         acks="all",
         enable_idempotence=True,
         linger_ms=2,
@@ -30,7 +92,7 @@ def durable_producer(settings: Settings) -> AIOKafkaProducer:
 def groupless_consumer(settings: Settings, **kwargs: object) -> AIOKafkaConsumer:
     """A consumer with no group: the caller assigns partitions and seeks."""
     return AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
+        **connection_options(settings),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         group_id=None,
@@ -38,9 +100,14 @@ def groupless_consumer(settings: Settings, **kwargs: object) -> AIOKafkaConsumer
     )
 
 
+def admin_client(settings: Settings) -> AIOKafkaAdminClient:
+    """An admin client (not started) for the settings' principal."""
+    return AIOKafkaAdminClient(**connection_options(settings))
+
+
 async def ensure_topics(settings: Settings) -> list[str]:
     """Create this instance's topics with explicit partitions and retention; return new ones."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = admin_client(settings)
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -3,7 +3,7 @@
 import os
 import re
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -23,6 +23,19 @@ _PASSWORD_PARAM = re.compile(r"(password=)[^&\s]*", re.IGNORECASE)
 
 class DatabaseCredentialsError(RuntimeError):
     """The database cannot be reached with the credentials we have; the message says what to do."""
+
+
+class KafkaSettingsError(ValueError):
+    """The Kafka security settings contradict each other or name an unknown protocol."""
+
+
+# Kafka's principals of a local broker. The broker's own principal talks to the controller and
+# to itself; the admin is the CLI's (topics, principals, ACLs). Both are super users.
+KAFKA_BROKER_PRINCIPAL = "rectrack-broker"
+KAFKA_ADMIN_PRINCIPAL = "rectrack-admin"
+KAFKA_CREDENTIALS_DIR = "kafka-credentials"
+KAFKA_PROTOCOLS = ("PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL")
+KAFKA_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256")
 
 
 def read_secret(path: Path) -> str:
@@ -89,6 +102,50 @@ def _write_rate(env: dict[str, str]) -> tuple[float, int]:
     return rate, burst
 
 
+def _flag(env: dict[str, str], name: str) -> bool:
+    return env.get(name, "").lower() in ("1", "true", "yes")
+
+
+def _kafka_protocol(env: dict[str, str]) -> str:
+    """RECTRACK_KAFKA_SECURITY_PROTOCOL, else SASL with TLS when RECTRACK_KAFKA_TLS asks for it.
+
+    Security is on unless switched off by name: PLAINTEXT is only ever what someone wrote.
+    """
+    tls = _flag(env, "RECTRACK_KAFKA_TLS")
+    raw = (env.get("RECTRACK_KAFKA_SECURITY_PROTOCOL") or "").strip().upper()
+    protocol = raw or ("SASL_SSL" if tls else "SASL_PLAINTEXT")
+    if protocol not in KAFKA_PROTOCOLS:
+        raise KafkaSettingsError(
+            f"RECTRACK_KAFKA_SECURITY_PROTOCOL must be one of {', '.join(KAFKA_PROTOCOLS)}, "
+            f"got {raw!r}"
+        )
+    if tls and not protocol.endswith("SSL"):
+        raise KafkaSettingsError(
+            f"RECTRACK_KAFKA_TLS=1 contradicts RECTRACK_KAFKA_SECURITY_PROTOCOL={protocol}"
+        )
+    if not env.get("KAFKA_BOOTSTRAP_SERVERS") and protocol not in ("SASL_PLAINTEXT", "SASL_SSL"):
+        raise KafkaSettingsError(
+            f"the local broker takes SASL_PLAINTEXT or SASL_SSL, not {protocol}; "
+            "set KAFKA_BOOTSTRAP_SERVERS to use a cluster of your own"
+        )
+    return protocol
+
+
+def _kafka_mechanism(env: dict[str, str]) -> str:
+    raw = (env.get("RECTRACK_KAFKA_SASL_MECHANISM") or "SCRAM-SHA-512").strip().upper()
+    if raw not in KAFKA_MECHANISMS:
+        raise KafkaSettingsError(
+            f"RECTRACK_KAFKA_SASL_MECHANISM must be one of {', '.join(KAFKA_MECHANISMS)}, "
+            f"got {raw!r}"
+        )
+    return raw
+
+
+def _path(env: dict[str, str], name: str) -> Path | None:
+    raw = env.get(name)
+    return Path(raw).expanduser().resolve() if raw else None
+
+
 def _positive(env: dict[str, str], name: str, default: int) -> int:
     value = _int(env, name, default)
     if value < 1:
@@ -117,6 +174,13 @@ class Settings:
     write_rate: float = 50.0
     write_burst: int = 200
     paper_workers: int = 1
+    # Kafka: how every client connects, and as whom. Without a username, a process is this
+    # home's admin (the CLI); `for_component` gives a component its own principal.
+    kafka_security_protocol: str = "SASL_PLAINTEXT"
+    kafka_sasl_mechanism: str = "SCRAM-SHA-512"
+    kafka_username: str | None = None
+    kafka_password_file: Path | None = None
+    kafka_ca_file: Path | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -141,12 +205,71 @@ class Settings:
             write_rate=write_rate,
             write_burst=write_burst,
             paper_workers=_positive(e, "RECTRACK_PAPER_WORKERS", 1),
+            kafka_security_protocol=_kafka_protocol(e),
+            kafka_sasl_mechanism=_kafka_mechanism(e),
+            kafka_username=e.get("RECTRACK_KAFKA_USERNAME") or None,
+            kafka_password_file=_path(e, "RECTRACK_KAFKA_PASSWORD_FILE"),
+            kafka_ca_file=_path(e, "RECTRACK_KAFKA_CA_FILE"),
         )
 
     @property
     def bootstrap_servers(self) -> str:
         """The broker clients connect to."""
         return self.external_bootstrap or f"localhost:{self.kafka_port}"
+
+    @property
+    def kafka_principal(self) -> str:
+        """The Kafka user this process authenticates as."""
+        return self.kafka_username or KAFKA_ADMIN_PRINCIPAL
+
+    @property
+    def kafka_sasl(self) -> bool:
+        """Clients authenticate with SASL/SCRAM."""
+        return self.kafka_security_protocol.startswith("SASL_")
+
+    @property
+    def kafka_tls(self) -> bool:
+        """Connections to the broker are encrypted (and the broker's certificate checked)."""
+        return self.kafka_security_protocol.endswith("SSL")
+
+    @property
+    def kafka_credentials_dir(self) -> Path:
+        """Where generated Kafka passwords live, one 0600 file per principal."""
+        return self.home / KAFKA_CREDENTIALS_DIR
+
+    @property
+    def kafka_password_path(self) -> Path:
+        """The file holding this process's Kafka password."""
+        return self.kafka_password_file or self.kafka_password_path_of(self.kafka_principal)
+
+    def kafka_password_path_of(self, principal: str) -> Path:
+        """The generated password file of one of this home's principals."""
+        return self.kafka_credentials_dir / f"{principal}.password"
+
+    @property
+    def kafka_ca_path(self) -> Path | None:
+        """The CA that signs the broker's certificate: given, or the local broker's own."""
+        if not self.kafka_tls:
+            return None
+        if self.kafka_ca_file is not None:
+            return self.kafka_ca_file
+        if self.external_bootstrap is None:
+            return self.home / "kafka" / "tls" / "ca.pem"
+        return None  # the system's trusted CAs
+
+    def component_principal(self, component: str) -> str:
+        """A component's own Kafka user: named like its consumer group, so unique per instance."""
+        return f"{self.topic_prefix}rectrack-{component}"
+
+    def for_component(self, component: str) -> "Settings":
+        """These settings as a component connects: its own principal, unless one was named.
+
+        A process given RECTRACK_KAFKA_USERNAME (a container with one credential, an external
+        cluster) keeps it; otherwise it uses the principal this home generated for it.
+        """
+        if self.kafka_username is not None or not self.kafka_sasl:
+            return self
+        return replace(self, kafka_username=self.component_principal(component))
 
     @property
     def app_password_file(self) -> Path:

@@ -7,7 +7,7 @@ import structlog
 
 from infra.database import create_pool, migrate
 from infra.kafka_broker import LocalKafka
-from infra.kafka_clients import ensure_topics
+from infra.kafka_security import prepare_kafka
 from infra.postgres import LocalPostgres
 from infra.processes import port_open
 from infra.settings import Settings
@@ -39,10 +39,11 @@ def start_infrastructure(settings: Settings) -> list[str]:
 
 
 async def prepare(settings: Settings) -> None:
-    """Create the app role (local database), topics, and apply migrations (all idempotent)."""
+    """Create the app role (local database), topics, the components' Kafka principals and
+    their ACLs, and apply migrations (all idempotent)."""
     if settings.external_database_url is None:
         await LocalPostgres(settings).provision()
-    await ensure_topics(settings)
+    await prepare_kafka(settings)
     pool = await create_pool(settings)
     try:
         await migrate(pool)

@@ -42,7 +42,14 @@ def load(
 ) -> None:
     """Send one command per line of FILE (NDJSON) and summarise the outcomes."""
     loader = _loader(loaded_by, loader_team, loader_role)
-    summary = load_file(load_settings(), file, loaded_by=loader, timeout=timeout, quiet=as_json)
+    # The gateway connects as the API's principal: it writes commands and reads outcomes only.
+    summary = load_file(
+        load_settings().for_component("api"),
+        file,
+        loaded_by=loader,
+        timeout=timeout,
+        quiet=as_json,
+    )
     _print_load_summary(summary, as_json)
     if summary["no_outcome"]:
         raise typer.Exit(2)
@@ -78,7 +85,9 @@ def demo() -> None:
 
     up()
     settings = load_settings()
-    summary = load_file(settings, demo_file(), loaded_by=_loader(None, "cli", "admin"))
+    summary = load_file(
+        settings.for_component("api"), demo_file(), loaded_by=_loader(None, "cli", "admin")
+    )
     _print_load_summary(summary, as_json=False)
     asyncio.run(wait_until_projected(settings, RECOMMENDATIONS, timeout=120))
     print_report(asyncio.run(read_report(settings, DEMO_AS_OF)), ReportFormat.table)

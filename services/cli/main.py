@@ -6,7 +6,8 @@ from collections.abc import Callable
 import typer
 from rich.text import Text
 
-from infra.settings import DatabaseCredentialsError
+from infra.kafka_clients import KafkaCredentialsError
+from infra.settings import DatabaseCredentialsError, KafkaSettingsError
 from services.cli import admin, data, reports, stack
 from services.cli.output import err
 
@@ -39,7 +40,7 @@ def main() -> None:
     os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
     try:
         app()
-    except DatabaseCredentialsError as exc:
+    except (DatabaseCredentialsError, KafkaCredentialsError, KafkaSettingsError) as exc:
         # Not a bug to report with a traceback: the message names the file or setting to fix.
         err.print(Text("error:", style="red"), str(exc))
         raise SystemExit(1) from None

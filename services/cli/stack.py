@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from infra.kafka_clients import ensure_topics
+from infra.kafka_security import prepare_kafka
 from infra.processes import read_pid, require_free, spawn, stop_pid, wait_until
 from infra.settings import Settings
 from infra.stack import infrastructure_status, start_infrastructure, stop_infrastructure
@@ -92,10 +93,21 @@ def _print_status(settings: Settings) -> None:
     console.print(table)
     console.print(f"API:        {settings.api_url}")
     console.print(f"Bootstrap:  {settings.bootstrap_servers}")
+    console.print(f"Kafka auth: {_kafka_auth(settings)}")
     console.print(f"Database:   {settings.database_url_redacted} (schema {settings.db_schema})")
     console.print(f"Home:       {settings.home}")
     if all(s.running for s in infrastructure_status(settings)):
         _print_lag(settings)
+
+
+def _kafka_auth(settings: Settings) -> str:
+    """How this CLI connects to Kafka: protocol, mechanism, user and CA; never the password."""
+    said = settings.kafka_security_protocol
+    if settings.kafka_sasl:
+        said += f" {settings.kafka_sasl_mechanism} as {settings.kafka_principal}"
+    if settings.kafka_ca_path is not None:
+        said += f" (CA {settings.kafka_ca_path})"
+    return said
 
 
 def _print_lag(settings: Settings) -> None:
@@ -141,7 +153,7 @@ def run(
     if infrastructure:
         start_infrastructure(settings)
     # Before any child starts: the API follows the outcomes topic from its first moment.
-    asyncio.run(ensure_topics(settings))
+    asyncio.run(prepare_kafka(settings))
     raise typer.Exit(_supervise(wanted))
 
 
@@ -173,7 +185,14 @@ def _supervise(components: list[Component]) -> int:
 
 
 def _run_component(settings: Settings, component: Component) -> None:
-    asyncio.run(ensure_topics(settings))  # idempotent; each component may start alone
+    # Idempotent set-up, so each component may start alone: as this home's admin, topics and
+    # the component's principal; a process given its own principal only checks the topics.
+    if settings.kafka_username is None:
+        asyncio.run(prepare_kafka(settings, (component.value,)))
+    else:
+        asyncio.run(ensure_topics(settings))
+    # From here on every client of this process connects as the component's own principal.
+    settings = settings.for_component(component.value)
     if component is Component.api:
         import uvicorn
 

@@ -19,7 +19,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from events.registry import parse_event
-from infra.kafka_clients import ensure_topics, read_topic
+from infra.kafka_clients import connection_options, ensure_topics, read_topic
 from infra.settings import Settings
 from services.decider.gateway import CommandGateway
 from tests.builders import command, publish
@@ -55,7 +55,7 @@ async def wait_until_committed(settings: Settings, timeout: float = 60) -> None:
     """Until the decider's group has committed every command: a restart then redelivers none,
     so what the restarted decider knows of them can only come from the log."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
+        **connection_options(settings),
         group_id=f"{settings.topic_prefix}rectrack-decider",
         enable_auto_commit=False,
     )

@@ -1,0 +1,55 @@
+"""Files only their owner may read: generated passwords, keys, configs that hold them."""
+
+import contextlib
+import os
+import secrets
+from pathlib import Path
+
+
+def new_password() -> str:
+    """A random password of 256 bits in URL-safe characters (no SASLprep or quoting issues)."""
+    return secrets.token_urlsafe(32)
+
+
+def _temporary_sibling(path: Path, data: bytes) -> Path:
+    """A new 0600 file beside `path` holding `data`: the mode is set at creation, so the
+    content is never readable by others at any moment, whatever the umask."""
+    # A new folder for secrets is its owner's alone too (an existing one keeps its mode).
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return tmp
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write (or replace) a file of mode 0600 atomically: readers see the old or the new."""
+    tmp = _temporary_sibling(path, data)
+    try:
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def ensure_password(path: Path) -> str:
+    """The password in `path`, generated into a new 0600 file if there is none yet.
+
+    Concurrent callers (three components starting at once) agree on one password: the file
+    appears complete and only once, by a hard link that fails if another caller was first.
+    """
+    if path.exists():
+        return path.read_text().strip()
+    tmp = _temporary_sibling(path, (new_password() + "\n").encode())
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return path.read_text().strip()
