@@ -47,6 +47,17 @@ async def _client_load(
             slow.append(f"{response.status_code}: {response.text[:200]}")
 
 
+async def _drained(api: httpx.AsyncClient) -> None:
+    """Until the paper workers have room again, so later tests do not queue behind this load."""
+    deadline = time.monotonic() + 180
+    while True:
+        answer = await api.get("/paper", params={"meeting": "2024-09-18", "format": "md"})
+        if answer.status_code == 200:
+            return
+        assert answer.status_code == 503 and time.monotonic() < deadline, answer.text[:300]
+        await asyncio.sleep(1)
+
+
 async def test_health_stays_fast_through_a_few_hundred_requests_while_papers_render(
     stack: Settings, pool: asyncpg.Pool
 ) -> None:
@@ -70,8 +81,14 @@ async def test_health_stays_fast_through_a_few_hundred_requests_while_papers_ren
             health.append(time.perf_counter() - sent)
             assert answer.status_code == 200
             await asyncio.sleep(0.05)
-        await asyncio.gather(*load)
-    elapsed = time.monotonic() - started
+        # Requests still in flight when the time is up are abandoned (the API finishes them into
+        # its cache); the load is bounded by the clock, not by how busy the machine is.
+        _, unfinished = await asyncio.wait(load, timeout=5)
+        for task in unfinished:
+            task.cancel()
+        await asyncio.gather(*load, return_exceptions=True)
+        elapsed = time.monotonic() - started
+        await _drained(api)
     p99 = statistics.quantiles(health, n=100, method="inclusive")[98]
     assert not failures, failures[:5]
     assert len(statuses) + len(health) >= 200, (len(statuses), len(health))
