@@ -2,6 +2,9 @@
 
 import subprocess
 import sys
+import time
+import urllib.request
+from pathlib import Path
 
 
 def rectrack(
@@ -28,3 +31,33 @@ def start_component(env: dict[str, str], component: str) -> subprocess.Popen[byt
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def api_healthy(url: str) -> bool:
+    """The API at this URL answers /health with 200."""
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def start_app(env: dict[str, str], api_url: str, log_path: Path) -> subprocess.Popen[bytes]:
+    """`rectrack run --no-infrastructure` in the background, once its API answers."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "run", "--no-infrastructure"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 120
+    while not api_healthy(api_url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(
+                f"rectrack run did not start; see {log_path}:\n{log_path.read_text()[-3000:]}"
+            )
+        time.sleep(0.3)
+    return process

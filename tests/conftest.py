@@ -7,9 +7,6 @@ with free ports (unless KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL point at running 
 import os
 import signal
 import subprocess
-import sys
-import time
-import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,6 +19,7 @@ from infra.processes import free_port
 from infra.settings import Settings
 from infra.stack import start_infrastructure, stop_infrastructure
 from services.decider.gateway import CommandGateway
+from tests.cli import start_app
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
@@ -54,34 +52,11 @@ def settings(run_env: dict[str, str]) -> Iterator[Settings]:
     stop_infrastructure(settings)
 
 
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="session")
 def stack(settings: Settings, run_env: dict[str, str]) -> Iterator[Settings]:
     """API, decider and projector running as real processes (`rectrack run`)."""
     log_path = settings.log_dir / "stack.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "run", "--no-infrastructure"],
-            env=run_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 120
-    while not _healthy(settings.api_url):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(
-                f"rectrack run did not start; see {log_path}:\n{log_path.read_text()[-3000:]}"
-            )
-        time.sleep(0.3)
+    proc = start_app(run_env, settings.api_url, log_path)
     yield settings
     proc.send_signal(signal.SIGTERM)
     try:

@@ -11,8 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,18 +19,10 @@ import pytest
 
 from infra.processes import free_port
 from infra.settings import Settings
-from tests.cli import rectrack
+from tests.cli import rectrack, start_app
 from tests.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.integration
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -46,17 +36,7 @@ def own_stack(settings: Settings, run_env: dict[str, str]) -> Iterator[tuple[str
     }
     own = Settings.from_env(env)
     log_path = settings.log_dir / f"fuzz-{run_id}.log"
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "run", "--no-infrastructure"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 120
-    while not _healthy(own.api_url):
-        assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
-        time.sleep(0.3)
+    process = start_app(env, own.api_url, log_path)
     try:
         yield own.api_url, env
     finally:
