@@ -117,6 +117,9 @@ class Settings:
     write_rate: float = 50.0
     write_burst: int = 200
     paper_workers: int = 1
+    # Gateway public keys (base64) the decider trusts as anchors; empty: this home's gateway
+    # key (services/decider/keys.py). For a decider that does not share RECTRACK_HOME.
+    gateway_public_keys: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -141,6 +144,9 @@ class Settings:
             write_rate=write_rate,
             write_burst=write_burst,
             paper_workers=_positive(e, "RECTRACK_PAPER_WORKERS", 1),
+            gateway_public_keys=tuple(
+                k.strip() for k in e.get("RECTRACK_GATEWAY_PUBLIC_KEYS", "").split(",") if k.strip()
+            ),
         )
 
     @property
@@ -171,6 +177,21 @@ class Settings:
         if self.external_database_url:
             return redact_url(self.external_database_url)
         return f"postgresql://{APP_ROLE}:{REDACTED}@127.0.0.1:{self.pg_port}/{APP_DATABASE}"
+
+    @property
+    def keys_dir(self) -> Path:
+        """The stack's own signing keys (0700; each private key 0600)."""
+        return self.home / "keys"
+
+    @property
+    def gateway_key_file(self) -> Path:
+        """The private key the API and the CLI sign every command with."""
+        return self.keys_dir / "gateway.key"
+
+    @property
+    def decider_key_file(self) -> Path:
+        """The decider's private key."""
+        return self.keys_dir / "decider.key"
 
     @property
     def api_url(self) -> str:

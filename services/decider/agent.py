@@ -1,11 +1,13 @@
 """The Faust decider agent: the only Faust code of the write side."""
 
 import faust
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from infra.faust_app import finish_before_ack, make_app, raw_topic, take_messages
 from infra.kafka_clients import durable_producer, groupless_consumer
 from infra.settings import Settings
 from services.decider.decider import Decider
+from services.decider.keys import decider_anchors, decider_signer, self_registration_message
 
 BATCH_SIZE = 500
 BATCH_WITHIN = 0.05
@@ -21,7 +23,7 @@ def build_decider_app(settings: Settings) -> faust.App:
         producer, log_reader = durable_producer(settings), groupless_consumer(settings)
         await producer.start()
         await log_reader.start()
-        decider = Decider(settings.topics, producer, log_reader, partitions=settings.partitions)
+        decider = await _start_decider(settings, producer, log_reader)
         try:
             async for messages in take_messages(stream, BATCH_SIZE, BATCH_WITHIN):
                 await finish_before_ack(decider.handle_durably(messages))
@@ -30,3 +32,20 @@ def build_decider_app(settings: Settings) -> faust.App:
             await producer.stop()
 
     return app
+
+
+async def _start_decider(
+    settings: Settings, producer: AIOKafkaProducer, log_reader: AIOKafkaConsumer
+) -> Decider:
+    decider = Decider(
+        settings.topics,
+        producer,
+        log_reader,
+        partitions=settings.partitions,
+        anchors=decider_anchors(settings),
+    )
+    # The decider's own key registers itself through the commands topic like any other
+    # (always the same command, appended once), so the log names it for what comes later.
+    key, value = self_registration_message(decider_signer(settings), "decider")
+    await producer.send_and_wait(settings.topics.commands, value, key=key)
+    return decider

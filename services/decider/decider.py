@@ -7,7 +7,7 @@ co-partitioned, is the single writer of the same partition of the events topic.
 import asyncio
 import base64
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
@@ -16,19 +16,29 @@ import structlog
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import TopicPartition
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from events.outcome import Outcome
 from events.registry import UnreadableEvent, dump_outcome, parse_event, parse_outcome, seal_and_dump
+from events.signing import NotSigned, SignedCommand, load_public_key, parse_signed_command, verify
 from events.streams import partition_key
 from events.topics import Message, Topics
 from infra.retry import retry_delay
 from services.decider.memory import DeciderState
 from services.decider.ports import Appended, EventProducer, LogReader
-from services.domain.commands import Command, InvalidCommand, parse_command_bytes
+from services.domain.authentication import (
+    ActorMismatch,
+    Unauthenticated,
+    claimed_command_id,
+    command_of,
+    signing_key,
+)
+from services.domain.commands import Command, InvalidCommand
 from services.domain.decide import Accepted, decide
 from services.domain.envelopes import inspection_for, new_envelope
 from services.domain.idempotency import Claim, command_digest, same_command
 from services.domain.rejections import Reason
+from services.domain.state import KeyState
 
 log = structlog.get_logger(__name__)
 
@@ -51,6 +61,7 @@ class Decider:
         log_reader: LogReader,
         *,
         partitions: int,
+        anchors: Mapping[str, KeyState] | None = None,
         clock: Clock = utc_now,
         new_id: IdFactory = uuid4,
     ) -> None:
@@ -60,6 +71,9 @@ class Decider:
         self.partitions = partitions
         self.clock = clock
         self.new_id = new_id
+        # Keys trusted by configuration (services/domain/authentication.py), by key id.
+        self.anchors: Mapping[str, KeyState] = dict(anchors or {})
+        self._public_keys: dict[bytes, Ed25519PublicKey] = {}
         self.state = DeciderState()
         self._unconfirmed: list[asyncio.Future[Appended]] = []
         self._all_partitions = list(range(partitions))
@@ -180,9 +194,30 @@ class Decider:
 
     async def _handle_one(self, message: Message) -> Outcome:
         try:
-            command = parse_command_bytes(message.value)
+            signed = parse_signed_command(message.value)
+            key = signing_key(signed.key_id, self.state.streams, self.anchors)
+            if not self._verifies(signed, key):
+                raise Unauthenticated(f"the signature does not verify with key {key.key_id}")
+            command = command_of(signed, key)
+        except (NotSigned, Unauthenticated) as exc:
+            return await self._refuse(message, Reason.UNAUTHENTICATED, str(exc))
+        except ActorMismatch as exc:
+            return await self._refuse(
+                message, Reason.ACTOR_MISMATCH, str(exc), exc.command, key.key_id
+            )
         except InvalidCommand as exc:
             return await self._reject_malformed(message, exc)
+        return await self._handle_command(message, command, signed)
+
+    def _verifies(self, signed: SignedCommand, key: KeyState) -> bool:
+        public = self._public_keys.get(key.public_key)
+        if public is None:  # loaded once per key, not per command
+            public = self._public_keys[key.public_key] = load_public_key(key.public_key)
+        return verify(public, signed.signature, signed.payload.encode("utf-8"))
+
+    async def _handle_command(
+        self, message: Message, command: Command, signed: SignedCommand
+    ) -> Outcome:
         # A command's stream id is derived anew on each read; derive it once per command.
         stream_id = command.stream_id
         claim = Claim(
@@ -190,7 +225,7 @@ class Decider:
         )
         first = self.state.first_claim(command.command_id)
         if first is None:
-            outcome = await self._decide(command, stream_id, message, claim)
+            outcome = await self._decide(command, stream_id, message, claim, signed)
             self.state.remember(outcome)
             self._log_command("command_decided", command, stream_id, outcome)
             return outcome
@@ -207,6 +242,7 @@ class Decider:
             command_type=command.type,
             stream_id=stream_id,
             sender=f"{command.actor.name} ({command.actor.team}, {command.actor.role})",
+            key_id=signed.key_id,
         )
         return self._rejected(
             command,
@@ -215,6 +251,7 @@ class Decider:
             "sender's, or one with another payload); nothing was appended: send this command "
             "with a new command_id",
             claim,
+            signed.key_id,
         )
 
     def _log_command(self, event: str, command: Command, stream_id: str, outcome: Outcome) -> None:
@@ -232,7 +269,12 @@ class Decider:
         )
 
     async def _decide(
-        self, command: Command, stream_id: str, message: Message, claim: Claim
+        self,
+        command: Command,
+        stream_id: str,
+        message: Message,
+        claim: Claim,
+        signed: SignedCommand,
     ) -> Outcome:
         home = self.home_partition(stream_id)
         if home != message.partition:
@@ -242,6 +284,7 @@ class Decider:
                 f"command for {stream_id} arrived on partition {message.partition}; "
                 f"key it by {partition_key(stream_id).decode()!r} (partition {home})",
                 claim,
+                signed.key_id,
             )
         stream = self.state.streams.get(stream_id)
         verdict = decide(
@@ -251,7 +294,7 @@ class Decider:
             today=self._today(),
         )
         if not isinstance(verdict, Accepted):
-            return self._rejected(command, verdict.reason, verdict.detail, claim)
+            return self._rejected(command, verdict.reason, verdict.detail, claim, signed.key_id)
         unsealed = new_envelope(
             command,
             stream_id,
@@ -260,6 +303,7 @@ class Decider:
             event_id=self.new_id(),
             recorded_at=self.clock(),
             command_digest=claim.digest,
+            command_signature=signed.as_recorded(),
         )
         envelope, value = seal_and_dump(unsealed, self.state.heads.get(stream_id))
         self._unconfirmed.append(
@@ -283,7 +327,9 @@ class Decider:
     def _today(self) -> date:
         return self.clock().date()
 
-    def _rejected(self, command: Command, reason: Reason, detail: str, claim: Claim) -> Outcome:
+    def _rejected(
+        self, command: Command, reason: Reason, detail: str, claim: Claim, key_id: str
+    ) -> Outcome:
         return Outcome(
             command_id=command.command_id,
             correlation_id=command.correlation_id or command.command_id,
@@ -295,13 +341,54 @@ class Decider:
             recorded_at=self.clock(),
             principal=claim.principal,
             command_digest=claim.digest,
+            key_id=key_id,
         )
 
-    async def _reject_malformed(self, message: Message, exc: InvalidCommand) -> Outcome:
-        # A stable id for a message that has none, so a redelivery reuses it.
-        command_id = exc.command_id or uuid5(
-            NAMESPACE_URL, f"{self.topics.commands}/{message.partition}/{message.offset}"
+    async def _refuse(
+        self,
+        message: Message,
+        reason: Reason,
+        detail: str,
+        command: Command | None = None,
+        key_id: str | None = None,
+    ) -> Outcome:
+        """A message refused for who sent it: dead-lettered, answered, nothing appended.
+
+        The outcome names no sender (no principal), so it is never a record of its command
+        id: an unsigned or forged message cannot take an id from, nor answer, the real sender.
+        """
+        command_id = (
+            command.command_id if command is not None else claimed_command_id(message.value)
+        ) or self._position_id(message)
+        outcome = Outcome(
+            command_id=command_id,
+            correlation_id=command.correlation_id if command is not None else None,
+            status="rejected",
+            command_type=command.type if command is not None else None,
+            stream_id=command.stream_id if command is not None else None,
+            reason=reason.value,
+            detail=detail[:2000],
+            recorded_at=self.clock(),
+            key_id=key_id,
         )
+        await self._dead_letter(message, f"{reason.value}: {detail}")
+        log.warning(
+            "command_refused",
+            reason=reason.value,
+            command_id=str(command_id),
+            key_id=key_id,
+            partition=message.partition,
+            offset=message.offset,
+            detail=detail[:500],
+        )
+        return outcome
+
+    def _position_id(self, message: Message) -> UUID:
+        """A stable id for a message that has none, so a redelivery reuses it."""
+        return uuid5(NAMESPACE_URL, f"{self.topics.commands}/{message.partition}/{message.offset}")
+
+    async def _reject_malformed(self, message: Message, exc: InvalidCommand) -> Outcome:
+        command_id = exc.command_id or self._position_id(message)
         outcome = Outcome(
             command_id=command_id,
             status="rejected",
