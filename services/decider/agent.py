@@ -8,6 +8,7 @@ from infra.kafka_clients import durable_producer, groupless_consumer
 from infra.settings import Settings
 from services.decider.decider import Decider
 from services.decider.keys import decider_anchors, decider_signer, self_registration_message
+from services.decider.verifier import BatchVerifier
 
 BATCH_SIZE = 500
 BATCH_WITHIN = 0.05
@@ -23,11 +24,14 @@ def build_decider_app(settings: Settings) -> faust.App:
         producer, log_reader = durable_producer(settings), groupless_consumer(settings)
         await producer.start()
         await log_reader.start()
-        decider = await _start_decider(settings, producer, log_reader)
+        verifier = BatchVerifier()
+        verifier.start()
+        decider = await _start_decider(settings, producer, log_reader, verifier)
         try:
             async for messages in take_messages(stream, BATCH_SIZE, BATCH_WITHIN):
                 await finish_before_ack(decider.handle_durably(messages))
         finally:
+            verifier.stop()
             await log_reader.stop()
             await producer.stop()
 
@@ -35,7 +39,10 @@ def build_decider_app(settings: Settings) -> faust.App:
 
 
 async def _start_decider(
-    settings: Settings, producer: AIOKafkaProducer, log_reader: AIOKafkaConsumer
+    settings: Settings,
+    producer: AIOKafkaProducer,
+    log_reader: AIOKafkaConsumer,
+    verifier: BatchVerifier,
 ) -> Decider:
     decider = Decider(
         settings.topics,
@@ -43,6 +50,7 @@ async def _start_decider(
         log_reader,
         partitions=settings.partitions,
         anchors=decider_anchors(settings),
+        verifier=verifier,
     )
     # The decider's own key registers itself through the commands topic like any other
     # (always the same command, appended once), so the log names it for what comes later.

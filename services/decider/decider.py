@@ -26,6 +26,7 @@ from events.topics import Message, Topics
 from infra.retry import retry_delay
 from services.decider.memory import DeciderState
 from services.decider.ports import Appended, EventProducer, LogReader
+from services.decider.verifier import Ahead, BatchVerifier, Job
 from services.domain.authentication import (
     ActorMismatch,
     Unauthenticated,
@@ -46,6 +47,14 @@ Clock = Callable[[], datetime]
 IdFactory = Callable[[], UUID]
 
 
+def _read_wire(value: bytes) -> SignedCommand | NotSigned:
+    """The signed command a message holds, or why it holds none (raised later, in order)."""
+    try:
+        return parse_signed_command(value)
+    except NotSigned as exc:
+        return exc
+
+
 def utc_now() -> datetime:
     """The system clock, in UTC."""
     return datetime.now(UTC)
@@ -62,6 +71,7 @@ class Decider:
         *,
         partitions: int,
         anchors: Mapping[str, KeyState] | None = None,
+        verifier: BatchVerifier | None = None,
         clock: Clock = utc_now,
         new_id: IdFactory = uuid4,
     ) -> None:
@@ -74,6 +84,8 @@ class Decider:
         # Keys trusted by configuration (services/domain/authentication.py), by key id.
         self.anchors: Mapping[str, KeyState] = dict(anchors or {})
         self._public_keys: dict[bytes, Ed25519PublicKey] = {}
+        # Verifies large batches' signatures in a helper process (None: all in this one).
+        self.verifier = verifier
         self.state = DeciderState()
         self._unconfirmed: list[asyncio.Future[Appended]] = []
         self._all_partitions = list(range(partitions))
@@ -112,9 +124,15 @@ class Decider:
         reuse. With one decider (as `rectrack run` starts it) every partition is its own and
         its own writes need no re-reading, so this costs one ListOffsets call per batch.
         """
+        ahead: Ahead | None = None
         try:
             await self.catch_up(self._all_partitions)
-            outcomes = [await self._handle_one(m) for m in messages]
+            wires = [_read_wire(m.value) for m in messages]
+            ahead, jobs = self._verify_ahead(wires)
+            outcomes = [
+                await self._handle_one(m, wire, ahead, jobs.get(i))
+                for i, (m, wire) in enumerate(zip(messages, wires, strict=True))
+            ]
             await self._confirm(self.topics.events)
             for outcome in outcomes:
                 await self._publish_outcome(outcome)
@@ -123,6 +141,8 @@ class Decider:
         except BaseException:
             self.state = DeciderState()
             self._unconfirmed = []
+            if ahead is not None:
+                ahead.cancel()
             raise
 
     async def _confirm(self, topic: str) -> None:
@@ -192,13 +212,50 @@ class Decider:
         if outcome.status == "rejected":
             self.state.remember(outcome)  # which keeps neither reuse refusals nor anonymous ones
 
-    async def _handle_one(self, message: Message) -> Outcome:
+    def _verify_ahead(
+        self, wires: Sequence["SignedCommand | NotSigned"]
+    ) -> tuple[Ahead | None, dict[int, tuple[int, bytes]]]:
+        """Hand the batch's signatures to the helper process, for keys known at its start.
+
+        Returns the helper's answers and, per message index, (job index, public key): the
+        answer counts only if the key the command names still has that public key when the
+        command's turn comes (services/decider/verifier.py).
+        """
+        if self.verifier is None:
+            return None, {}
+        jobs: list[Job] = []
+        placed: dict[int, tuple[int, bytes]] = {}
+        for index, wire in enumerate(wires):
+            if isinstance(wire, NotSigned):
+                continue
+            try:
+                key = signing_key(wire.key_id, self.state.streams, self.anchors)
+            except Unauthenticated:
+                continue  # unknown now; perhaps registered earlier in this batch: see then
+            placed[index] = (len(jobs), key.public_key)
+            jobs.append((key.public_key, wire.signature, wire.payload.encode("utf-8")))
+        ahead = self.verifier.submit(jobs)
+        return (ahead, placed) if ahead is not None else (None, {})
+
+    async def _handle_one(
+        self,
+        message: Message,
+        wire: "SignedCommand | NotSigned",
+        ahead: Ahead | None = None,
+        job: tuple[int, bytes] | None = None,
+    ) -> Outcome:
         try:
-            signed = parse_signed_command(message.value)
-            key = signing_key(signed.key_id, self.state.streams, self.anchors)
-            if not self._verifies(signed, key):
+            if isinstance(wire, NotSigned):
+                raise wire
+            key = signing_key(wire.key_id, self.state.streams, self.anchors)
+            verified = None
+            if ahead is not None and job is not None and job[1] == key.public_key:
+                verified = await ahead.verified(job[0])
+            if verified is None:
+                verified = self._verifies(wire, key)
+            if not verified:
                 raise Unauthenticated(f"the signature does not verify with key {key.key_id}")
-            command = command_of(signed, key)
+            command = command_of(wire, key)
         except (NotSigned, Unauthenticated) as exc:
             return await self._refuse(message, Reason.UNAUTHENTICATED, str(exc))
         except ActorMismatch as exc:
@@ -207,7 +264,7 @@ class Decider:
             )
         except InvalidCommand as exc:
             return await self._reject_malformed(message, exc)
-        return await self._handle_command(message, command, signed)
+        return await self._handle_command(message, command, wire)
 
     def _verifies(self, signed: SignedCommand, key: KeyState) -> bool:
         public = self._public_keys.get(key.public_key)
