@@ -113,6 +113,7 @@ class BatchVerifier:
 
     def __init__(self) -> None:
         self._executor: ProcessPoolExecutor | None = None
+        self.batches = 0  # batches handed to the helper (for tests and curious operators)
 
     def start(self) -> None:
         """Spawn the helper (in the background: this does not wait for it)."""
@@ -152,4 +153,5 @@ class BatchVerifier:
             self.stop()
             self.start()  # the next batch has a helper again; this one verifies in the decider
             return None
+        self.batches += 1
         return Ahead(parts)

@@ -7,6 +7,7 @@ appends nothing and names no sender.
 """
 
 from typing import Any
+from uuid import UUID, uuid4
 
 import orjson
 
@@ -15,7 +16,9 @@ from events.outcome import Outcome
 from events.registry import parse_event, parse_outcome
 from events.signing import Signer, encode_public_key, verify_command_signature
 from events.streams import key_stream_id
+from events.topics import Message
 from services.decider.decider import Decider
+from services.decider.verifier import BatchVerifier
 from services.domain.authentication import ANCHOR_PRINCIPALS, anchor, self_registration
 from services.domain.commands import Command, dump_command
 from services.domain.rejections import Reason
@@ -60,11 +63,11 @@ def revoke(signer: Signer, reason: str = "left the team") -> Command:
 class Scene:
     """A decider with an inspection, a recommendation owned by team-a, and team-a's key."""
 
-    def __init__(self) -> None:
+    def __init__(self, inspection_id: str | None = None) -> None:
         self.log = InMemoryLog(PARTITIONS)
         self.decider = make_decider(self.log)
         self.topic = CommandsTopic()
-        self.insp = publish()
+        self.insp = publish(inspection_id)
         self.rec = issue(self.insp.stream_id, 1)
         self.rec_id = self.rec.stream_id
 
@@ -359,3 +362,57 @@ async def test_the_gateway_key_rotates_and_a_revoked_anchor_stays_revoked() -> N
     assert old.reason == Reason.UNAUTHENTICATED.value
     new = await scene.send(signed(new_gateway, scene.evidence_doc("e1", actor=ADMIN)))
     assert new.status == "accepted" and new.key_id == new_gateway.key_id
+
+
+async def test_a_batch_verified_ahead_in_the_helper_gets_the_outcomes_of_one_verified_here() -> (
+    None
+):
+    """Keys registered and revoked mid-batch, forged and unsigned messages, one batch of 40:
+    the helper process moves only the cryptography; the log's order still decides."""
+    late_key = fixed_signer(6)  # registered in the middle of the batch
+
+    def batch(scene: Scene) -> list[Message]:
+        items: list[Message] = []
+        for n in range(40):
+            doc = scene.evidence_doc(f"e{n}", command_id=str(UUID(int=1000 + n)))
+            signer = late_key if n % 2 else TEAM_KEY
+            value = signed(signer, doc)
+            if n == 10:
+                items.append(scene.topic.message(scene.decider, register(late_key, TEAM_A)))
+                continue
+            if n == 25:
+                items.append(scene.topic.message(scene.decider, revoke(TEAM_KEY)))
+                continue
+            if n % 9 == 0:  # another key's signature under the team key's id
+                value = orjson.dumps(
+                    {**orjson.loads(signed(OTHER_KEY, doc)), "key_id": TEAM_KEY.key_id}
+                )
+            if n == 13:
+                value = orjson.dumps(doc)
+            items.append(scene.topic.raw(scene.decider, scene.rec_id, value))
+        return items
+
+    inspection = f"insp-{uuid4().hex[:10]}"
+    here = await Scene(inspection).set_up()
+    helped = await Scene(inspection).set_up()
+    verifier = BatchVerifier()
+    verifier.start()
+    helped.decider.verifier = verifier
+    try:
+        expected = await here.decider.handle(batch(here))
+        got = await helped.decider.handle(batch(helped))
+        assert verifier.batches == 1  # the helper did verify this batch
+    finally:
+        verifier.stop()
+
+    def verdicts(outcomes: list[Outcome]) -> list[tuple[object, ...]]:
+        return [(o.status, o.reason, o.stream_id, o.stream_version, o.key_id) for o in outcomes]
+
+    assert verdicts(got) == verdicts(expected)
+    statuses = [(o.status, o.reason) for o in expected]
+    # Odd ones by the late key before its registration are unknown, after it accepted; the
+    # team key's after its revocation are refused.
+    assert statuses[1] == statuses[3] == ("rejected", "unauthenticated")
+    assert statuses[11] == ("accepted", None) and statuses[12] == ("accepted", None)
+    assert statuses[26] == ("rejected", "unauthenticated") and statuses[29] == ("accepted", None)
+    assert statuses[18] == ("rejected", "unauthenticated")  # forged
