@@ -25,13 +25,13 @@ def build_decider_app(settings: Settings) -> faust.App:
         await producer.start()
         await log_reader.start()
         verifier = BatchVerifier()
-        verifier.start()
+        await verifier.start()
         decider = await _start_decider(settings, producer, log_reader, verifier)
         try:
             async for messages in take_messages(stream, BATCH_SIZE, BATCH_WITHIN):
                 await finish_before_ack(decider.handle_durably(messages))
         finally:
-            verifier.stop()
+            await verifier.stop()
             await log_reader.stop()
             await producer.stop()
 

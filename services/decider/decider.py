@@ -128,7 +128,7 @@ class Decider:
         try:
             await self.catch_up(self._all_partitions)
             wires = [_read_wire(m.value) for m in messages]
-            ahead, jobs = self._verify_ahead(wires)
+            ahead, jobs = await self._verify_ahead(wires)
             outcomes = [
                 await self._handle_one(m, wire, ahead, jobs.get(i))
                 for i, (m, wire) in enumerate(zip(messages, wires, strict=True))
@@ -212,7 +212,7 @@ class Decider:
         if outcome.status == "rejected":
             self.state.remember(outcome)  # which keeps neither reuse refusals nor anonymous ones
 
-    def _verify_ahead(
+    async def _verify_ahead(
         self, wires: Sequence["SignedCommand | NotSigned"]
     ) -> tuple[Ahead | None, dict[int, tuple[int, bytes]]]:
         """Hand the batch's signatures to the helper process, for keys known at its start.
@@ -234,7 +234,7 @@ class Decider:
                 continue  # unknown now; perhaps registered earlier in this batch: see then
             placed[index] = (len(jobs), key.public_key)
             jobs.append((key.public_key, wire.signature, wire.payload.encode("utf-8")))
-        ahead = self.verifier.submit(jobs)
+        ahead = await self.verifier.submit(jobs)
         return (ahead, placed) if ahead is not None else (None, {})
 
     async def _handle_one(

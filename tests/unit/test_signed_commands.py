@@ -396,14 +396,14 @@ async def test_a_batch_verified_ahead_in_the_helper_gets_the_outcomes_of_one_ver
     here = await Scene(inspection).set_up()
     helped = await Scene(inspection).set_up()
     verifier = BatchVerifier()
-    verifier.start()
+    await verifier.start()
     helped.decider.verifier = verifier
     try:
         expected = await here.decider.handle(batch(here))
         got = await helped.decider.handle(batch(helped))
         assert verifier.batches == 1  # the helper did verify this batch
     finally:
-        verifier.stop()
+        await verifier.stop()
 
     def verdicts(outcomes: list[Outcome]) -> list[tuple[object, ...]]:
         return [(o.status, o.reason, o.stream_id, o.stream_version, o.key_id) for o in outcomes]

@@ -6,6 +6,7 @@ import hashlib
 import itertools
 import os
 import stat
+import sys
 import threading
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from events.signing import (
     verify_command_signature,
 )
 from services.decider.keys import SigningKeyFileError, load_or_create_private_key
-from services.decider.verifier import FIRST_CHUNK, MAX_CHUNK, BatchVerifier, chunks
+from services.decider.verifier import FIRST_CHUNK, MAX_CHUNK, BatchVerifier, chunks, verify_all
 from tests.signing import fixed_signer
 
 KEY = fixed_signer(7)
@@ -163,22 +164,26 @@ async def test_the_helper_process_verifies_each_signature_against_its_own_key() 
     other = fixed_signer(9)
     jobs = []
     for n in range(40):
-        payload = orjson.dumps({"n": n})
+        payload = orjson.dumps({"n": n, "text": "é" * n})
         signer = KEY if n % 2 else other
         signature = base64.b64decode(orjson.loads(signer.sign(payload))["signature"])
         if n % 5 == 0:
             payload += b" "  # signed bytes changed after signing
         jobs.append((signer.public_key if n % 7 else KEY.public_key, signature, payload))
     expected = [n % 5 != 0 and (n % 7 != 0 or n % 2 == 1) for n in range(40)]
+    assert list(verify_all(jobs)) == expected  # the helper's own function, in this process
     verifier = BatchVerifier()
-    verifier.start()
+    await verifier.start()
     try:
-        ahead = verifier.submit(jobs)
+        ahead = await verifier.submit(jobs)
         assert ahead is not None
         got = [await ahead.verified(i) for i in range(40)]
-        assert verifier.submit(jobs[:3]) is None  # a small batch: verified in the decider
+        again = await verifier.submit(list(reversed(jobs)))
+        assert again is not None
+        assert [await again.verified(i) for i in range(40)] == expected[::-1]
+        assert await verifier.submit(jobs[:3]) is None  # a small batch: verified in the decider
     finally:
-        verifier.stop()
+        await verifier.stop()
     assert got == expected
 
 
@@ -187,23 +192,33 @@ async def test_a_helper_that_died_answers_none_and_is_replaced() -> None:
     signature = base64.b64decode(orjson.loads(KEY.sign(payload))["signature"])
     jobs = [(KEY.public_key, signature, payload)] * 20
     verifier = BatchVerifier()
-    verifier.start()
+    await verifier.start()
     try:
-        executor = verifier._executor
-        assert executor is not None
-        assert verifier.submit(jobs) is not None  # the helper is up and working
-        for process in list((executor._processes or {}).values()):
-            process.kill()
-        await asyncio.sleep(0.5)
-        answers = verifier.submit(jobs)
-        if answers is not None:  # the pool had not noticed yet: its answers say "ask again"
+        first = await verifier.submit(jobs)
+        assert first is not None and await first.verified(0) is True
+        process = verifier._process
+        assert process is not None
+        process.kill()
+        await process.wait()
+        answers = await verifier.submit(jobs)
+        if answers is not None:  # it had not noticed yet: its answers say "verify yourself"
             assert await answers.verified(0) is None
-        for _ in range(50):
-            fresh = verifier.submit(jobs)
-            if fresh is not None and await fresh.verified(0):
+        for _ in range(20):
+            fresh = await verifier.submit(jobs)
+            if fresh is not None and await fresh.verified(19) is True:
                 break
-            await asyncio.sleep(0.2)
         else:
             pytest.fail("the verifier did not come back")
+        assert verifier._process is not process
     finally:
-        verifier.stop()
+        await verifier.stop()
+
+
+async def test_the_helper_exits_when_the_decider_is_gone() -> None:
+    """Its input closes when the decider dies (SIGKILL too): it never waits for ever."""
+    helper = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.decider.verifier", stdin=asyncio.subprocess.PIPE
+    )
+    assert helper.stdin is not None
+    helper.stdin.close()
+    assert await asyncio.wait_for(helper.wait(), 30) == 0
