@@ -15,6 +15,7 @@ log can verify, years later, that the key registered in the log signed that payl
 import base64
 import binascii
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -39,6 +40,7 @@ actor (the HTTP API and the CLI, which authenticate people themselves); a decide
 no command but its own registration (it is for the decider's own writes)."""
 
 KeyId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+_KEY_ID = re.compile(r"[0-9a-f]{32}")
 
 
 class NotSigned(ValueError):
@@ -148,7 +150,7 @@ def parse_signed_command(raw: bytes) -> SignedCommand:
     payload, key_id, signature = doc["payload"], doc["key_id"], doc["signature"]
     if not (isinstance(payload, str) and isinstance(key_id, str) and isinstance(signature, str)):
         raise NotSigned("payload, key_id and signature must be strings")
-    if len(key_id) != KEY_ID_CHARS or not _is_lower_hex(key_id):
+    if _KEY_ID.fullmatch(key_id) is None:
         raise NotSigned(f"key_id must be {KEY_ID_CHARS} lower-case hex characters")
     try:
         raw_signature = _strict_b64(signature, "signature")
@@ -157,10 +159,6 @@ def parse_signed_command(raw: bytes) -> SignedCommand:
     if len(raw_signature) != SIGNATURE_BYTES:
         raise NotSigned(f"an Ed25519 signature has {SIGNATURE_BYTES} bytes")
     return SignedCommand(payload, key_id, raw_signature)
-
-
-def _is_lower_hex(text: str) -> bool:
-    return all(c in "0123456789abcdef" for c in text)
 
 
 def load_public_key(public_key: bytes) -> Ed25519PublicKey:

@@ -125,12 +125,17 @@ class Ahead:
         if not start <= index < end:
             return None
         try:
-            answers = await asyncio.wait_for(asyncio.shield(future), CHUNK_TIMEOUT)
+            # Usually answered already: wait_for (a timer per call) only when it is not.
+            answers = future.result() if future.done() else await self._wait(future)
         except (TimeoutError, ConnectionError) as exc:
             log.warning("verifier_failed", error=repr(exc)[:300])
             self._verifier.broken = True  # replaced before the next batch
             return None
         return bool(answers[index - start])
+
+    @staticmethod
+    async def _wait(future: "asyncio.Future[bytes]") -> bytes:
+        return await asyncio.wait_for(asyncio.shield(future), CHUNK_TIMEOUT)
 
     def cancel(self) -> None:
         """Forget what is still being verified (the batch failed)."""
