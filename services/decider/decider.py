@@ -32,6 +32,7 @@ from services.domain.authentication import (
     Unauthenticated,
     claimed_command_id,
     command_of,
+    misregistered_anchor,
     signing_key,
 )
 from services.domain.commands import Command, InvalidCommand
@@ -344,7 +345,7 @@ class Decider:
                 signed.key_id,
             )
         stream = self.state.streams.get(stream_id)
-        verdict = decide(
+        verdict = misregistered_anchor(command, self.anchors) or decide(
             command,
             stream=stream,
             inspection=inspection_for(self.state.streams, command, stream_id),

@@ -37,6 +37,8 @@ from services.domain.commands import (
     parse_command,
     salvage_command_id,
 )
+from services.domain.decide import Rejected
+from services.domain.rejections import Reason
 from services.domain.state import AnyState, KeyState
 
 AnchorKind = Literal["gateway", "decider"]
@@ -125,6 +127,33 @@ def _own_registration(command: Command, key: KeyState) -> bool:
         isinstance(data, RegisterSigningKey)
         and data.kind == key.kind
         and decode_public_key(data.public_key) == key.public_key
+    )
+
+
+def misregistered_anchor(command: Command, anchors: Mapping[str, KeyState]) -> Rejected | None:
+    """The refusal of a registration that would give an anchor's key another kind or owner.
+
+    The log decides over configuration, so whoever registered an anchor's public key first,
+    as something else, would decide what the anchor may do: only the anchor's own
+    registration (its kind, its principal) is accepted for its key.
+    """
+    data = command.data
+    if not isinstance(data, RegisterSigningKey):
+        return None
+    found = anchors.get(data.key_id)
+    if found is None:
+        return None
+    principal = data.principal
+    if data.kind == found.kind and (principal.name, principal.team, principal.role) == (
+        found.principal.name,
+        found.principal.team,
+        found.principal.role,
+    ):
+        return None
+    return Rejected(
+        Reason.FORBIDDEN,
+        f"key {data.key_id} is a configured {found.kind} anchor: it is registered only as "
+        f"itself ({found.kind}, {_who(found.principal)})",
     )
 
 

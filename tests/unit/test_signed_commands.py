@@ -416,3 +416,18 @@ async def test_a_batch_verified_ahead_in_the_helper_gets_the_outcomes_of_one_ver
     assert statuses[11] == ("accepted", None) and statuses[12] == ("accepted", None)
     assert statuses[26] == ("rejected", "unauthenticated") and statuses[29] == ("accepted", None)
     assert statuses[18] == ("rejected", "unauthenticated")  # forged
+
+
+async def test_an_anchor_s_key_is_registered_only_as_the_anchor_it_is() -> None:
+    """Registering the gateway's public key first, as a team key of someone, would let the
+    log (which decides over configuration) make the gateway act as that someone."""
+    scene = await Scene().set_up()
+    as_team = register(GATEWAY, TEAM_A)
+    as_decider = register(GATEWAY, ANCHOR_PRINCIPALS["decider"].model_dump(), "decider")
+    refused = await scene.decider.handle(
+        [scene.topic.message(scene.decider, c) for c in (as_team, as_decider)]
+    )
+    assert [o.reason for o in refused] == [Reason.FORBIDDEN.value] * 2
+    assert key_stream_id(GATEWAY.key_id) not in scene.decider.state.streams
+    own = self_registration(GATEWAY.public_key, "gateway")
+    assert (await scene.send(signed(GATEWAY, own), own.stream_id)).status == "accepted"
