@@ -26,7 +26,7 @@ from events.topics import Message, Topics
 from infra.retry import retry_delay
 from services.decider.memory import DeciderState
 from services.decider.ports import Appended, EventProducer, LogReader
-from services.decider.verifier import Ahead, BatchVerifier, Job
+from services.decider.verifier import BatchVerifier, Job
 from services.domain.authentication import (
     ActorMismatch,
     Unauthenticated,
@@ -125,15 +125,16 @@ class Decider:
         reuse. With one decider (as `rectrack run` starts it) every partition is its own and
         its own writes need no re-reading, so this costs one ListOffsets call per batch.
         """
-        ahead: Ahead | None = None
         try:
             await self.catch_up(self._all_partitions)
             wires = [_read_wire(m.value) for m in messages]
-            ahead, jobs = await self._verify_ahead(wires)
+            jobs = await self._verify_beside(wires)
             outcomes = [
-                await self._handle_one(m, wire, ahead, jobs.get(i))
+                await self._handle_one(m, wire, jobs.get(i))
                 for i, (m, wire) in enumerate(zip(messages, wires, strict=True))
             ]
+            if self.verifier is not None:
+                self.verifier.finish()
             await self._confirm(self.topics.events)
             for outcome in outcomes:
                 await self._publish_outcome(outcome)
@@ -142,8 +143,8 @@ class Decider:
         except BaseException:
             self.state = DeciderState()
             self._unconfirmed = []
-            if ahead is not None:
-                ahead.cancel()
+            if self.verifier is not None:
+                self.verifier.finish()
             raise
 
     async def _confirm(self, topic: str) -> None:
@@ -213,17 +214,17 @@ class Decider:
         if outcome.status == "rejected":
             self.state.remember(outcome)  # which keeps neither reuse refusals nor anonymous ones
 
-    async def _verify_ahead(
-        self, wires: Sequence["SignedCommand | NotSigned"]
-    ) -> tuple[Ahead | None, dict[int, tuple[int, bytes]]]:
+    async def _verify_beside(
+        self, wires: Sequence[SignedCommand | NotSigned]
+    ) -> dict[int, tuple[int, bytes]]:
         """Hand the batch's signatures to the helper process, for keys known at its start.
 
-        Returns the helper's answers and, per message index, (job index, public key): the
-        answer counts only if the key the command names still has that public key when the
-        command's turn comes (services/decider/verifier.py).
+        Returns, per message index, (job index, public key): the helper's answer counts only
+        if the key the command names still has that public key when the command's turn
+        comes (services/decider/verifier.py).
         """
         if self.verifier is None:
-            return None, {}
+            return {}
         jobs: list[Job] = []
         placed: dict[int, tuple[int, bytes]] = {}
         for index, wire in enumerate(wires):
@@ -235,14 +236,12 @@ class Decider:
                 continue  # unknown now; perhaps registered earlier in this batch: see then
             placed[index] = (len(jobs), key.public_key)
             jobs.append((key.public_key, wire.signature, wire.payload.encode("utf-8")))
-        ahead = await self.verifier.submit(jobs)
-        return (ahead, placed) if ahead is not None else (None, {})
+        return placed if await self.verifier.submit(jobs) else {}
 
     async def _handle_one(
         self,
         message: Message,
-        wire: "SignedCommand | NotSigned",
-        ahead: Ahead | None = None,
+        wire: SignedCommand | NotSigned,
         job: tuple[int, bytes] | None = None,
     ) -> Outcome:
         try:
@@ -250,8 +249,8 @@ class Decider:
                 raise wire
             key = signing_key(wire.key_id, self.state.streams, self.anchors)
             verified = None
-            if ahead is not None and job is not None and job[1] == key.public_key:
-                verified = await ahead.verified(job[0])
+            if self.verifier is not None and job is not None and job[1] == key.public_key:
+                verified = self.verifier.verified(job[0])
             if verified is None:
                 verified = self._verifies(wire, key)
             if not verified:

@@ -1,30 +1,39 @@
-"""Signature checks of a batch in a helper process, ahead of the decider's own work.
+"""Signature checks of a batch in a helper process, beside the decider's own work.
 
 An Ed25519 verification costs about 90 µs of CPU here, as much as the rest of what the
 decider itself does for a command, and `cryptography` holds the GIL while it verifies, so a
-thread would not help. The decider therefore hands a batch's (public key, signature, payload)
-triples to a helper process at the start of the batch, in chunks that grow (8, 16, 32 ...
-256), and decides the commands in order as their chunks come back: after the first small
-chunk the helper stays ahead, so the decider's own core spends next to nothing on verifying.
+thread would not help. The decider therefore hands each batch's (public key, signature,
+payload) triples to a helper process, `python -m services.decider.verifier`, and takes the
+helper's answers as it goes:
 
-The helper is `python -m services.decider.verifier`, talking over its stdin and stdout in
-length-prefixed frames: no pickling and no threads in the decider (a process pool's feeder
-and result threads cost the decider 15 µs per command, most of what the helper saved). It
-exits when its stdin closes, so it never outlives the decider, even one killed with SIGKILL.
+- the decider never waits for the helper. When a command's turn comes and the helper has not
+  answered for it, the decider verifies it itself. So a helper starved of CPU (the machine
+  is busy) costs nothing but the CPU it does get, and a fast one saves the decider every
+  verification;
+- the helper skips what the decider has already passed: the decider writes its position into
+  a few bytes of memory the two share, which the helper reads before each job. Neither does
+  the same work twice (but for the one job they may cross on);
+- answers come back over a pipe, each tagged with its batch and job, and the decider reads
+  them without blocking and without the event loop (it does not yield in the middle of a
+  batch). A stale, torn or missing answer can only make the decider verify a command itself;
+  the shared memory carries positions only, never a verdict.
 
 Only the cryptography moves: which key a command names, whether the log still trusts it and
-what it may do are decided in the decider, in order, as before. A result is used only for the
-very public key it was computed with, so a key registered or revoked in the middle of a batch
-is still judged at its place in the log. Small batches (an interactive command) and a helper
-that fails or is slow are verified in the decider itself.
+what it may do are decided in the decider, in order. An answer is used only for the very
+public key it was computed with, so a key registered or revoked in the middle of a batch is
+still judged at its place in the log. The helper exits when its input closes, so it never
+outlives the decider, even one killed with SIGKILL.
 """
 
 import asyncio
 import contextlib
+import mmap
+import os
 import signal
 import struct
+import subprocess
 import sys
-from collections import deque
+import tempfile
 from collections.abc import Sequence
 from typing import BinaryIO
 
@@ -35,34 +44,25 @@ from events.signing import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, load_public_key, v
 
 log = structlog.get_logger(__name__)
 
-# Below this many signatures a batch is verified in the decider: a round trip to the helper
-# costs more than a few verifications.
+# Below this many signatures a batch is verified in the decider: handing it over costs more.
 MIN_BATCH = 16
-FIRST_CHUNK = 8
-MAX_CHUNK = 256
-# A chunk the helper has not answered by then is verified in the decider, and the helper
-# is replaced: a stuck helper must not stop the decider.
-CHUNK_TIMEOUT = 10.0
+# Positions are packed as generation << 20 | job: a batch never has a million jobs.
+JOB_BITS = 20
+MAX_JOBS = (1 << JOB_BITS) - 1
 
 Job = tuple[bytes, bytes, bytes]  # public key (raw), signature (raw), payload (UTF-8 bytes)
 
-_COUNT = struct.Struct("!I")
-_JOB = struct.Struct(f"!{PUBLIC_KEY_BYTES}s{SIGNATURE_BYTES}sI")
+_FRAME = struct.Struct("!QI")  # generation, number of jobs
+_JOB = struct.Struct(f"!{PUBLIC_KEY_BYTES}s{SIGNATURE_BYTES}sI")  # key, signature, length
+_ANSWER = struct.Struct("!QIB")  # generation, job, 1 verified / 0 not
+_POSITION = struct.Struct("=Q")  # the decider's position, in the shared memory
+
+PENDING, VERIFIED, REFUSED = 0, 1, 2
 
 
-def chunks(count: int) -> list[tuple[int, int]]:
-    """(start, end) of each chunk of a batch of `count` jobs: small first, then doubling."""
-    bounds, start, size = [], 0, FIRST_CHUNK
-    while start < count:
-        end = min(count, start + size)
-        bounds.append((start, end))
-        start, size = end, min(MAX_CHUNK, size * 2)
-    return bounds
-
-
-def encode(jobs: Sequence[Job]) -> bytes:
-    """One request frame: the number of jobs, then each job's key, signature and payload."""
-    parts = [_COUNT.pack(len(jobs))]
+def encode(generation: int, jobs: Sequence[Job]) -> bytes:
+    """One request frame: the batch's generation and its jobs (key, signature, payload)."""
+    parts = [_FRAME.pack(generation, len(jobs))]
     for public_key, signature, payload in jobs:
         parts.append(_JOB.pack(public_key, signature, len(payload)))
         parts.append(payload)
@@ -74,11 +74,17 @@ def verify_all(jobs: Sequence[Job], keys: dict[bytes, Ed25519PublicKey] | None =
     keys = {} if keys is None else keys
     results = bytearray(len(jobs))
     for n, (public_key, signature, payload) in enumerate(jobs):
-        key = keys.get(public_key)
-        if key is None:
-            key = keys[public_key] = load_public_key(public_key)
-        results[n] = verify(key, signature, payload)
+        results[n] = _verify(keys, public_key, signature, payload)
     return bytes(results)
+
+
+def _verify(
+    keys: dict[bytes, Ed25519PublicKey], public_key: bytes, signature: bytes, payload: bytes
+) -> bool:
+    key = keys.get(public_key)
+    if key is None:
+        key = keys[public_key] = load_public_key(public_key)
+    return verify(key, signature, payload)
 
 
 def _read_exactly(stream: BinaryIO, size: int) -> bytes | None:
@@ -86,11 +92,15 @@ def _read_exactly(stream: BinaryIO, size: int) -> bytes | None:
     return data if data is not None and len(data) == size else None
 
 
-def serve(requests: BinaryIO, answers: BinaryIO) -> None:
-    """The helper's loop: a frame of jobs in, a frame of results out, until its input ends."""
+def serve(requests: BinaryIO, answers: BinaryIO, position: mmap.mmap) -> None:
+    """The helper's loop: frames of jobs in, an answer per job out, until the input ends.
+
+    Before each job it reads where the decider is: a job the decider has passed, or of a
+    batch the decider has finished, is skipped (the decider verified it itself).
+    """
     keys: dict[bytes, Ed25519PublicKey] = {}
-    while (head := _read_exactly(requests, _COUNT.size)) is not None:
-        (count,) = _COUNT.unpack(head)
+    while (head := _read_exactly(requests, _FRAME.size)) is not None:
+        generation, count = _FRAME.unpack(head)
         jobs: list[Job] = []
         for _ in range(count):
             fixed = _read_exactly(requests, _JOB.size)
@@ -101,140 +111,179 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> None:
             if payload is None:
                 return
             jobs.append((public_key, signature, payload))
-        answers.write(verify_all(jobs, keys))
-        answers.flush()
-
-
-class Ahead:
-    """One batch's verifications, chunk by chunk as the helper finishes them."""
-
-    def __init__(
-        self, parts: list[tuple[int, int, "asyncio.Future[bytes]"]], verifier: "BatchVerifier"
-    ) -> None:
-        self._parts = parts
-        self._next = 0
-        self._verifier = verifier
-
-    async def verified(self, index: int) -> bool | None:
-        """Whether job `index` verified; None when the helper could not say (verify here)."""
-        while self._next < len(self._parts) and self._parts[self._next][1] <= index:
-            self._next += 1
-        if self._next >= len(self._parts):
-            return None
-        start, end, future = self._parts[self._next]
-        if not start <= index < end:
-            return None
-        try:
-            # Usually answered already: wait_for (a timer per call) only when it is not.
-            answers = future.result() if future.done() else await self._wait(future)
-        except (TimeoutError, ConnectionError) as exc:
-            log.warning("verifier_failed", error=repr(exc)[:300])
-            self._verifier.broken = True  # replaced before the next batch
-            return None
-        return bool(answers[index - start])
-
-    @staticmethod
-    async def _wait(future: "asyncio.Future[bytes]") -> bytes:
-        return await asyncio.wait_for(asyncio.shield(future), CHUNK_TIMEOUT)
-
-    def cancel(self) -> None:
-        """Forget what is still being verified (the batch failed)."""
-        for _, _, future in self._parts:
-            future.cancel()
+        for index, (public_key, signature, payload) in enumerate(jobs):
+            (decider_at,) = _POSITION.unpack_from(position)
+            if (generation << JOB_BITS) | index < decider_at:
+                continue  # the decider got there first (or is on a later batch)
+            ok = _verify(keys, public_key, signature, payload)
+            answers.write(_ANSWER.pack(generation, index, ok))
+            answers.flush()
 
 
 class BatchVerifier:
     """One helper process that verifies signatures of the decider's batches."""
 
     def __init__(self) -> None:
-        self._process: asyncio.subprocess.Process | None = None
-        self._pending: deque[tuple[int, asyncio.Future[bytes]]] = deque()
-        self._reader: asyncio.Task[None] | None = None
-        self._has_pending = asyncio.Event()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._requests: asyncio.WriteTransport | None = None
+        self._position: mmap.mmap | None = None
+        self._generation = 0
+        self._answers = bytearray()  # this batch's: PENDING, VERIFIED or REFUSED per job
+        self._unread = b""  # an answer read in part
         self.broken = False
         self.batches = 0  # batches handed to the helper (for tests and curious operators)
+        self.answered = 0  # jobs the helper answered before the decider needed them
 
     async def start(self) -> None:
         """Start the helper process."""
-        self._process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "services.decider.verifier",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
+        memory = _shared_file()
+        try:
+            os.ftruncate(memory, mmap.PAGESIZE)
+            self._position = mmap.mmap(memory, mmap.PAGESIZE)
+            self._process = _spawn(memory)
+        finally:
+            os.close(memory)
+        assert self._process.stdin is not None and self._process.stdout is not None
+        os.set_blocking(self._process.stdout.fileno(), False)
+        # Writes are buffered by the event loop: a batch's frame never blocks the decider.
+        self._requests, _ = await asyncio.get_running_loop().connect_write_pipe(
+            lambda: _BrokenOnLoss(self), self._process.stdin
         )
-        self._reader = asyncio.create_task(self._read_answers(self._process))
         self.broken = False
 
     async def stop(self) -> None:
         """Stop the helper: its input closes, and it is killed if it does not exit at once."""
         process, self._process = self._process, None
-        if self._reader is not None:
-            self._reader.cancel()
-            self._reader = None
-        self._fail_pending(ConnectionError("the verifier stopped"))
+        if self._requests is not None:
+            self._requests.close()
+            self._requests = None
+        if self._position is not None:
+            self._position.close()
+            self._position = None
         if process is None:
             return
-        if process.stdin is not None:
-            process.stdin.close()
         try:
-            await asyncio.wait_for(process.wait(), 2)
+            await asyncio.wait_for(asyncio.to_thread(process.wait), 2)
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
-            await process.wait()
+            await asyncio.to_thread(process.wait)
+        if process.stdout is not None:
+            process.stdout.close()
 
-    async def _read_answers(self, process: asyncio.subprocess.Process) -> None:
-        assert process.stdout is not None
-        try:
-            while True:
-                # Frames come back in the order they were sent.
-                await self._has_pending.wait()
-                count, future = self._pending[0]
-                answers = await process.stdout.readexactly(count)
-                self._pending.popleft()
-                if not self._pending:
-                    self._has_pending.clear()
-                if not future.done():
-                    future.set_result(answers)
-        except (asyncio.IncompleteReadError, ConnectionError) as exc:
-            self.broken = True
-            self._fail_pending(ConnectionError(f"the verifier exited: {exc!r}"))
-
-    def _fail_pending(self, error: Exception) -> None:
-        while self._pending:
-            _, future = self._pending.popleft()
-            if not future.done():
-                future.set_exception(error)
-        self._has_pending.clear()
-
-    async def submit(self, jobs: Sequence[Job]) -> Ahead | None:
-        """Start verifying a batch's jobs; None when the batch is small or there is no helper."""
+    async def submit(self, jobs: Sequence[Job]) -> bool:
+        """Hand a batch's jobs to the helper; False when the decider verifies them all itself."""
+        self._answers = bytearray()
         if self._process is None or len(jobs) < MIN_BATCH:
-            return None
-        process = self._process
-        if self.broken or process.returncode is not None or process.stdin is None:
-            log.warning("verifier_restarted", returncode=process.returncode)
+            return False
+        if self.broken or self._process.poll() is not None or self._requests is None:
+            log.warning("verifier_restarted", returncode=self._process.poll())
             await self.stop()
             await self.start()  # for the next batch; this one is verified in the decider
-            return None
-        loop = asyncio.get_running_loop()
-        parts = []
-        for start, end in chunks(len(jobs)):
-            future: asyncio.Future[bytes] = loop.create_future()
-            self._pending.append((end - start, future))
-            parts.append((start, end, future))
-            process.stdin.write(encode(jobs[start:end]))
-        self._has_pending.set()
+            return False
+        jobs = jobs[:MAX_JOBS]
+        self._generation += 1
+        self._answers = bytearray(len(jobs))
+        self._unread = b""
+        self._at(0)
+        self._requests.write(encode(self._generation, jobs))
         self.batches += 1
-        return Ahead(parts, self)
+        return True
+
+    def finish(self) -> None:
+        """The batch is decided: the helper skips whatever of it is left."""
+        self._at(MAX_JOBS)
+
+    def verified(self, index: int) -> bool | None:
+        """Whether job `index` of the batch verified; None when the decider must check itself.
+
+        Called in job order; tells the helper where the decider is.
+        """
+        if index >= len(self._answers):
+            return None
+        self._at(index + 1)
+        if self._answers[index] == PENDING:
+            self._read_answers()
+        answer = self._answer(index)
+        if answer is not None:
+            self.answered += 1
+        return answer
+
+    def _answer(self, index: int) -> bool | None:
+        answer = self._answers[index] if index < len(self._answers) else PENDING
+        return None if answer == PENDING else answer == VERIFIED
+
+    def _at(self, index: int) -> None:
+        """Tell the helper the decider has started on job `index`: it skips those before."""
+        if self._position is not None:
+            _POSITION.pack_into(self._position, 0, (self._generation << JOB_BITS) | index)
+
+    def _read_answers(self) -> None:
+        process = self._process
+        if process is None or process.stdout is None:
+            return
+        chunks = [self._unread]
+        while True:
+            try:
+                data = os.read(process.stdout.fileno(), 65536)
+            except BlockingIOError:
+                break
+            except OSError:
+                self.broken = True
+                break
+            if not data:  # the helper exited
+                self.broken = True
+                break
+            chunks.append(data)
+        data = b"".join(chunks)
+        whole = len(data) - len(data) % _ANSWER.size
+        for generation, index, ok in _ANSWER.iter_unpack(data[:whole]):
+            if generation == self._generation and index < len(self._answers):
+                self._answers[index] = VERIFIED if ok else REFUSED
+        self._unread = data[whole:]
+
+
+def _spawn(memory: int) -> "subprocess.Popen[bytes]":
+    # Popen, not asyncio's: the decider reads the answers itself, without the event loop.
+    return subprocess.Popen(
+        [sys.executable, "-m", "services.decider.verifier", str(memory)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        pass_fds=(memory,),
+    )
+
+
+def _shared_file() -> int:
+    """A file descriptor of memory the helper maps too (memfd on Linux, else a temp file)."""
+    if hasattr(os, "memfd_create"):
+        return os.memfd_create("rectrack-verifier")
+    with tempfile.TemporaryFile() as backing:
+        return os.dup(backing.fileno())
+
+
+class _BrokenOnLoss(asyncio.Protocol):
+    """The write pipe's protocol: a lost helper marks the verifier for replacement."""
+
+    def __init__(self, verifier: BatchVerifier) -> None:
+        self._verifier = verifier
+        self._transport: asyncio.BaseTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        # Only for the helper in use: closing a replaced one says nothing about its successor.
+        if self._verifier._requests is self._transport:
+            self._verifier.broken = True
 
 
 def main() -> None:
     """The helper process: serve until the decider closes our input (or dies)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the decider, which stops us
+    memory = int(sys.argv[1])
+    position = mmap.mmap(memory, mmap.PAGESIZE)
     with contextlib.suppress(BrokenPipeError):
-        serve(sys.stdin.buffer, sys.stdout.buffer)
+        serve(sys.stdin.buffer, sys.stdout.buffer, position)
 
 
 if __name__ == "__main__":

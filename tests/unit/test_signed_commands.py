@@ -6,19 +6,21 @@ otherwise); only a gateway key asserts another actor. Every refusal is dead-lett
 appends nothing and names no sender.
 """
 
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID, uuid4
 
 import orjson
+import pytest
 
 from events.envelope import Envelope
 from events.outcome import Outcome
 from events.registry import parse_event, parse_outcome
-from events.signing import Signer, encode_public_key, verify_command_signature
+from events.signing import SignedCommand, Signer, encode_public_key, verify_command_signature
 from events.streams import key_stream_id
 from events.topics import Message
 from services.decider.decider import Decider
-from services.decider.verifier import BatchVerifier
+from services.decider.verifier import BatchVerifier, Job, verify_all
 from services.domain.authentication import ANCHOR_PRINCIPALS, anchor, self_registration
 from services.domain.commands import Command, dump_command
 from services.domain.rejections import Reason
@@ -431,3 +433,57 @@ async def test_an_anchor_s_key_is_registered_only_as_the_anchor_it_is() -> None:
     assert key_stream_id(GATEWAY.key_id) not in scene.decider.state.streams
     own = self_registration(GATEWAY.public_key, "gateway")
     assert (await scene.send(signed(GATEWAY, own), own.stream_id)).status == "accepted"
+
+
+class HonestHelper:
+    """A verifier helper that has answered every job before the decider asks (as a fast
+    helper process does), verifying each for real, in this process."""
+
+    def __init__(self) -> None:
+        self.answers: list[bool] = []
+
+    async def submit(self, jobs: Sequence[Job]) -> bool:
+        self.answers = [bool(b) for b in verify_all(jobs)]
+        return True
+
+    def verified(self, index: int) -> bool | None:
+        return self.answers[index] if index < len(self.answers) else None
+
+    def finish(self) -> None:
+        self.answers = []
+
+
+async def test_the_decider_takes_the_helper_s_answers_and_verifies_only_what_it_cannot(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scene = await Scene().set_up()
+    late_key = fixed_signer(6)
+    verified_here: list[str] = []
+    real = Decider._verifies
+
+    def counting(decider: Decider, signed: SignedCommand, key: KeyState) -> bool:
+        verified_here.append(key.key_id)
+        return real(decider, signed, key)
+
+    monkeypatch.setattr(Decider, "_verifies", counting)
+    scene.decider.verifier = HonestHelper()  # type: ignore[assignment]
+    forged = orjson.loads(signed(OTHER_KEY, scene.evidence_doc("e0")))
+    messages = [
+        scene.topic.raw(
+            scene.decider, scene.rec_id, orjson.dumps({**forged, "key_id": TEAM_KEY.key_id})
+        ),
+        *(
+            scene.topic.raw(
+                scene.decider, scene.rec_id, signed(TEAM_KEY, scene.evidence_doc(f"e{n}"))
+            )
+            for n in range(1, 20)
+        ),
+        scene.topic.message(scene.decider, register(late_key, TEAM_A)),
+        scene.topic.raw(scene.decider, scene.rec_id, signed(late_key, scene.evidence_doc("e20"))),
+    ]
+    outcomes = await scene.decider.handle(messages)
+    assert outcomes[0].reason == Reason.UNAUTHENTICATED.value  # the helper said no
+    assert {o.status for o in outcomes[1:]} == {"accepted"}
+    # Only the late key's command (its key unknown when the batch began) was verified here;
+    # every other answer, the gateway's registration of the late key included, was the helper's.
+    assert verified_here == [late_key.key_id]

@@ -3,10 +3,8 @@
 import asyncio
 import base64
 import hashlib
-import itertools
 import os
 import stat
-import sys
 import threading
 from pathlib import Path
 
@@ -24,7 +22,7 @@ from events.signing import (
     verify_command_signature,
 )
 from services.decider.keys import SigningKeyFileError, load_or_create_private_key
-from services.decider.verifier import FIRST_CHUNK, MAX_CHUNK, BatchVerifier, chunks, verify_all
+from services.decider.verifier import BatchVerifier, verify_all
 from tests.signing import fixed_signer
 
 KEY = fixed_signer(7)
@@ -152,12 +150,19 @@ def test_a_key_file_others_can_read_or_that_holds_no_key_is_refused(tmp_path: Pa
 # The helper process that verifies a batch ahead of the decider (services/decider/verifier.py).
 
 
-def test_chunks_start_small_then_double_and_cover_the_batch_once() -> None:
-    bounds = chunks(500)
-    assert bounds[0] == (0, FIRST_CHUNK)
-    assert all(a[1] == b[0] for a, b in itertools.pairwise(bounds))
-    assert bounds[-1][1] == 500 and max(e - s for s, e in bounds) <= MAX_CHUNK
-    assert chunks(0) == []
+async def verified_eventually(
+    verifier: BatchVerifier, count: int, timeout: float = 30
+) -> list[bool | None]:
+    """The helper's answers for a batch, once it has answered every job (it never blocks)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    answers = [verifier.verified(i) for i in range(0)]
+    while asyncio.get_running_loop().time() < deadline:
+        verifier._read_answers()
+        answers = [verifier._answer(i) for i in range(count)]
+        if None not in answers:
+            break
+        await asyncio.sleep(0.05)
+    return answers
 
 
 async def test_the_helper_process_verifies_each_signature_against_its_own_key() -> None:
@@ -175,50 +180,65 @@ async def test_the_helper_process_verifies_each_signature_against_its_own_key() 
     verifier = BatchVerifier()
     await verifier.start()
     try:
-        ahead = await verifier.submit(jobs)
-        assert ahead is not None
-        got = [await ahead.verified(i) for i in range(40)]
-        again = await verifier.submit(list(reversed(jobs)))
-        assert again is not None
-        assert [await again.verified(i) for i in range(40)] == expected[::-1]
-        assert await verifier.submit(jobs[:3]) is None  # a small batch: verified in the decider
+        assert await verifier.submit(jobs)
+        assert await verified_eventually(verifier, 40) == expected
+        # The next batch's answers are its own: none of the previous one's is taken for it.
+        assert await verifier.submit(list(reversed(jobs)))
+        assert await verified_eventually(verifier, 40) == expected[::-1]
+        assert not await verifier.submit(jobs[:3])  # a small batch: verified in the decider
+        assert verifier.verified(0) is None
     finally:
         await verifier.stop()
-    assert got == expected
 
 
-async def test_a_helper_that_died_answers_none_and_is_replaced() -> None:
+async def test_the_helper_skips_what_the_decider_has_passed_and_never_makes_it_wait() -> None:
+    payload = b"{}"
+    signature = base64.b64decode(orjson.loads(KEY.sign(payload))["signature"])
+    jobs = [(KEY.public_key, signature, payload)] * 400
+    verifier = BatchVerifier()
+    await verifier.start()
+    try:
+        assert await verifier.submit(jobs)
+        # Straight to the end, at once: not answered yet, so "verify it yourself".
+        assert verifier.verified(399) is None
+        verifier.finish()
+        await asyncio.sleep(0.5)
+        verifier._read_answers()
+        # Everything before the decider's position was skipped, so it answered (almost) nothing.
+        assert sum(verifier._answer(i) is not None for i in range(400)) < 50
+    finally:
+        await verifier.stop()
+
+
+async def test_a_helper_that_died_is_replaced_and_meanwhile_the_decider_verifies() -> None:
     payload = b"{}"
     signature = base64.b64decode(orjson.loads(KEY.sign(payload))["signature"])
     jobs = [(KEY.public_key, signature, payload)] * 20
     verifier = BatchVerifier()
     await verifier.start()
     try:
-        first = await verifier.submit(jobs)
-        assert first is not None and await first.verified(0) is True
+        assert await verifier.submit(jobs)
+        assert await verified_eventually(verifier, 20) == [True] * 20
         process = verifier._process
         assert process is not None
         process.kill()
-        await process.wait()
-        answers = await verifier.submit(jobs)
-        if answers is not None:  # it had not noticed yet: its answers say "verify yourself"
-            assert await answers.verified(0) is None
-        for _ in range(20):
-            fresh = await verifier.submit(jobs)
-            if fresh is not None and await fresh.verified(19) is True:
-                break
-        else:
-            pytest.fail("the verifier did not come back")
+        process.wait()
+        for _ in range(3):  # it notices, answers nothing, and starts a new helper
+            await verifier.submit(jobs)
+            assert verifier.verified(0) is None or verifier._process is not process
         assert verifier._process is not process
+        assert await verifier.submit(jobs)
+        assert await verified_eventually(verifier, 20) == [True] * 20
     finally:
         await verifier.stop()
 
 
 async def test_the_helper_exits_when_the_decider_is_gone() -> None:
     """Its input closes when the decider dies (SIGKILL too): it never waits for ever."""
-    helper = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "services.decider.verifier", stdin=asyncio.subprocess.PIPE
-    )
-    assert helper.stdin is not None
-    helper.stdin.close()
-    assert await asyncio.wait_for(helper.wait(), 30) == 0
+    verifier = BatchVerifier()
+    await verifier.start()
+    process = verifier._process
+    assert process is not None and process.stdin is not None
+    process.stdin.close()  # what the kernel does for a decider that died
+    assert await asyncio.wait_for(asyncio.to_thread(process.wait), 30) == 0
+    await verifier.stop()
