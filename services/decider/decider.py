@@ -323,6 +323,7 @@ class Decider:
             stream_id=stream_id,
             status=outcome.status,
             reason=outcome.reason,
+            key_id=outcome.key_id,  # who signed it, for the audit trail of the logs
         )
 
     async def _decide(

@@ -291,15 +291,14 @@ class _BrokenOnLoss(asyncio.Protocol):
 
 
 def _yield_to_the_decider() -> None:
-    """Run below the decider: it must never wait for the CPU its helper took.
+    """Never preempt the decider: it must not wait for the CPU its helper took.
 
     Without this, each batch's frame woke the helper, which (having slept, so owed CPU)
     preempted the decider on its own core for milliseconds: 30 µs of the decider's time per
-    command. SCHED_BATCH turns that wake-up preemption off; nice 10 leaves the broker and
-    the decider first in line too. The helper then uses spare CPU, and the decider verifies
-    what it did not reach.
+    command. SCHED_BATCH turns that wake-up preemption off. (Not a lower priority as well:
+    on a busy machine the helper then got so little CPU that the decider verified most
+    commands itself.)
     """
-    os.nice(10)
     if hasattr(os, "sched_setscheduler"):
         with contextlib.suppress(OSError):
             os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
