@@ -7,7 +7,7 @@ from infra.faust_app import finish_before_ack, make_app, raw_topic, take_message
 from infra.kafka_clients import durable_producer, groupless_consumer
 from infra.settings import Settings
 from services.decider.decider import Decider
-from services.decider.keys import decider_anchors, decider_signer, self_registration_message
+from services.decider.keys import decider_anchors
 from services.decider.verifier import BatchVerifier
 
 BATCH_SIZE = 500
@@ -26,7 +26,7 @@ def build_decider_app(settings: Settings) -> faust.App:
         await log_reader.start()
         verifier = BatchVerifier()
         await verifier.start()
-        decider = await _start_decider(settings, producer, log_reader, verifier)
+        decider = _decider(settings, producer, log_reader, verifier)
         try:
             async for messages in take_messages(stream, BATCH_SIZE, BATCH_WITHIN):
                 await finish_before_ack(decider.handle_durably(messages))
@@ -38,13 +38,17 @@ def build_decider_app(settings: Settings) -> faust.App:
     return app
 
 
-async def _start_decider(
+def _decider(
     settings: Settings,
     producer: AIOKafkaProducer,
     log_reader: AIOKafkaConsumer,
     verifier: BatchVerifier,
 ) -> Decider:
-    decider = Decider(
+    # The anchors include the decider's own key, created here if need be. It signs nothing
+    # yet: how it enters the log is for the decider's signatures over events (issue 14, part
+    # 3). It cannot register itself through the commands topic as the gateway does, because
+    # the decider's Kafka principal may only read that topic.
+    return Decider(
         settings.topics,
         producer,
         log_reader,
@@ -52,8 +56,3 @@ async def _start_decider(
         anchors=decider_anchors(settings),
         verifier=verifier,
     )
-    # The decider's own key registers itself through the commands topic like any other
-    # (always the same command, appended once), so the log names it for what comes later.
-    key, value = self_registration_message(decider_signer(settings), "decider")
-    await producer.send_and_wait(settings.topics.commands, value, key=key)
-    return decider

@@ -1,9 +1,10 @@
 """The stack's own signing keys under RECTRACK_HOME, and the decider's trust anchors.
 
 `keys/gateway.key` signs every command the HTTP API and the CLI send (`CommandGateway`);
-`keys/decider.key` is the decider's own (it registers itself; signing events with it is for
-later). Both are Ed25519 private keys in PKCS#8 PEM, mode 0600 in a 0700 folder, created by
-whichever process needs one first: the API, the decider and the CLI may start at once, so a
+`keys/decider.key` is the decider's own, an anchor that may sign nothing but its own
+registration: it signs nothing yet (signing events is issue 14's part 3). Both are Ed25519
+private keys in PKCS#8 PEM, mode 0600 in a 0700 folder, created by whichever process needs
+one first: the API, the decider and the CLI may start at once, so a
 key is written to a private temporary file and linked into place, which fails for all but
 one of them, and the others read the winner's.
 """

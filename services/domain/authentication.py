@@ -160,8 +160,9 @@ def misregistered_anchor(command: Command, anchors: Mapping[str, KeyState]) -> R
 def self_registration(public_key: bytes, kind: AnchorKind) -> Command:
     """The command by which an anchor registers itself, signed by itself.
 
-    Its command id derives from the key, so every start of the gateway (or decider) sends the
-    same command, and the decider answers all but the first with the first outcome.
+    Its command id derives from the key, so every start of the gateway sends the same command,
+    and the decider answers all but the first with the first outcome. (A decider key may sign
+    its own; the decider does not send one yet: its Kafka principal may not write commands.)
     """
     principal = ANCHOR_PRINCIPALS[kind]
     key_id = key_id_of(public_key)
