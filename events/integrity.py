@@ -12,12 +12,16 @@ import orjson
 from events.envelope import Envelope
 
 HASH_FIELD = "hash"
+# The decider's signed seal (events/seals.py) rides on the first event of each of its batches on
+# a partition. It signs hashes, so no hash can cover it; an event without one hashes as before.
+SEAL_FIELD = "seal"
+NOT_HASHED = frozenset({HASH_FIELD, SEAL_FIELD})
 
 
 def canonical(doc: dict[str, Any]) -> bytes:
-    """The bytes a hash covers: the event document without its own hash, keys sorted."""
+    """The bytes a hash covers: the event document without its own hash and seal, keys sorted."""
     return orjson.dumps(
-        {k: v for k, v in doc.items() if k != HASH_FIELD}, option=orjson.OPT_SORT_KEYS
+        {k: v for k, v in doc.items() if k not in NOT_HASHED}, option=orjson.OPT_SORT_KEYS
     )
 
 

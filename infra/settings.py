@@ -173,6 +173,21 @@ class Settings:
         return f"postgresql://{APP_ROLE}:{REDACTED}@127.0.0.1:{self.pg_port}/{APP_DATABASE}"
 
     @property
+    def keys_dir(self) -> Path:
+        """The stack's own signing keys (0700; each private key 0600)."""
+        return self.home / "keys"
+
+    @property
+    def decider_key_file(self) -> Path:
+        """The decider's private key, which seals every batch of events it appends."""
+        return self.keys_dir / "decider.key"
+
+    @property
+    def trusted_deciders_dir(self) -> Path:
+        """Public keys (`<key_id>.pub`) of every decider whose seals readers trust."""
+        return self.keys_dir / "trusted-deciders"
+
+    @property
     def api_url(self) -> str:
         """Where the API answers."""
         host = "localhost" if self.api_host in ("127.0.0.1", "0.0.0.0") else self.api_host

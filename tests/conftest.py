@@ -22,6 +22,7 @@ from infra.processes import free_port
 from infra.settings import Settings
 from infra.stack import start_infrastructure, stop_infrastructure
 from services.decider.gateway import CommandGateway
+from tests.sealing import trust_test_decider
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
@@ -50,6 +51,9 @@ def settings(run_env: dict[str, str]) -> Iterator[Settings]:
     """Settings of this run, with the broker and database started (and stopped at the end)."""
     settings = Settings.from_env(run_env)
     start_infrastructure(settings)
+    # Tests that write genuine events of the past straight to the log seal them with the test
+    # decider key (tests/sealing.py); this run's readers trust it beside the decider's own.
+    trust_test_decider(settings.trusted_deciders_dir)
     yield settings
     stop_infrastructure(settings)
 

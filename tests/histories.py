@@ -10,6 +10,7 @@ from events.recommendation import RecommendationIssued
 from events.registry import dump_event
 from events.streams import partition_key
 from events.topics import Message
+from tests.sealing import sealed_group
 
 INSP = "audit-insp"
 ACTOR = Actor(name="Writer", team="team-a", role="admin")
@@ -63,9 +64,19 @@ class History:
         )
         return rid
 
-    def messages(self) -> list[Message]:
-        """The envelopes as one partition's messages, in order."""
+    def messages(self, seal_every: int = 1) -> list[Message]:
+        """The envelopes as one partition's messages, in order, sealed by the test decider in
+        batches of `seal_every` events (one each by default, so that the events stay sealed
+        wherever their keys send them when produced to a real topic)."""
+        values: list[bytes] = []
+        for start in range(0, len(self.envelopes), seal_every):
+            batch = self.envelopes[start : start + seal_every]
+            values += sealed_group([dump_event(e) for e in batch])
         return [
-            Message(0, i, partition_key(e.stream_id), dump_event(e))
-            for i, e in enumerate(self.envelopes)
+            Message(0, i, partition_key(e.stream_id), value)
+            for i, (e, value) in enumerate(zip(self.envelopes, values, strict=True))
         ]
+
+    def records(self) -> list[tuple[bytes, bytes]]:
+        """(key, value) of each event, each sealed on its own, to produce to a real topic."""
+        return [(m.key or b"", m.value) for m in self.messages()]

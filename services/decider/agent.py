@@ -2,6 +2,7 @@
 
 import faust
 
+from infra.decider_keys import decider_sealer
 from infra.faust_app import finish_before_ack, make_app, raw_topic, take_messages
 from infra.kafka_clients import durable_producer, groupless_consumer
 from infra.settings import Settings
@@ -15,13 +16,18 @@ def build_decider_app(settings: Settings) -> faust.App:
     """A Faust app whose single agent decides commands, one writer per partition."""
     app = make_app(settings, "decider")
     commands = raw_topic(app, settings.topics.commands)
+    # Loaded (or created, at the first start) before any command: a key file that cannot be
+    # used stops the decider here, with a message saying what to do.
+    sealer = decider_sealer(settings)
 
     @app.agent(commands)
     async def decide_commands(stream: faust.StreamT[bytes]) -> None:
         producer, log_reader = durable_producer(settings), groupless_consumer(settings)
         await producer.start()
         await log_reader.start()
-        decider = Decider(settings.topics, producer, log_reader, partitions=settings.partitions)
+        decider = Decider(
+            settings.topics, producer, log_reader, partitions=settings.partitions, sealer=sealer
+        )
         try:
             async for messages in take_messages(stream, BATCH_SIZE, BATCH_WITHIN):
                 await finish_before_ack(decider.handle_durably(messages))

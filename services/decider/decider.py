@@ -8,6 +8,7 @@ import asyncio
 import base64
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
@@ -19,6 +20,7 @@ from aiokafka.structs import TopicPartition
 
 from events.outcome import Outcome
 from events.registry import UnreadableEvent, dump_outcome, parse_event, parse_outcome, seal_and_dump
+from events.seals import Sealer, with_seal
 from events.streams import partition_key
 from events.topics import Message, Topics
 from infra.retry import retry_delay
@@ -36,6 +38,16 @@ Clock = Callable[[], datetime]
 IdFactory = Callable[[], UUID]
 
 
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """An event decided in this batch, waiting to be sent with the batch's seals."""
+
+    partition: int
+    key: bytes
+    hash: str
+    value: bytes
+
+
 def utc_now() -> datetime:
     """The system clock, in UTC."""
     return datetime.now(UTC)
@@ -51,6 +63,7 @@ class Decider:
         log_reader: LogReader,
         *,
         partitions: int,
+        sealer: Sealer,
         clock: Clock = utc_now,
         new_id: IdFactory = uuid4,
     ) -> None:
@@ -58,10 +71,12 @@ class Decider:
         self.producer = producer
         self.log_reader = log_reader
         self.partitions = partitions
+        self.sealer = sealer
         self.clock = clock
         self.new_id = new_id
         self.state = DeciderState()
         self._unconfirmed: list[asyncio.Future[Appended]] = []
+        self._decided: list[Decided] = []
         self._all_partitions = list(range(partitions))
         self._partitions_by_key: dict[bytes, int] = {}
         self._log_commands = log.is_enabled_for(logging.INFO)
@@ -77,7 +92,7 @@ class Decider:
             try:
                 return await self.handle(messages)
             except (KafkaError, OSError) as exc:
-                self._unconfirmed = []
+                self._unconfirmed, self._decided = [], []
                 delay = retry_delay(attempt)
                 log.warning(
                     "decider_retry", error=str(exc)[:300], retry_in=delay, commands=len(messages)
@@ -88,9 +103,10 @@ class Decider:
     async def handle(self, messages: Sequence[Message]) -> list[Outcome]:
         """Decide each message in order; every message gets exactly one outcome.
 
-        Events of the whole batch are sent without waiting, in order (idempotent producer),
-        and every outcome is published only after all of them are acknowledged, so
-        "accepted" always means "appended". Should anything fail, what this batch folded into
+        The whole batch is decided first; then its events are sent without waiting, in order
+        (idempotent producer), the first on each partition carrying the seal over all of
+        them there, and every outcome is published only after all of them are acknowledged,
+        so "accepted" always means "appended". Should anything fail, what this batch folded into
         memory may not be in the log: the state is dropped and rebuilt from the log.
 
         Every partition is caught up on, not only the batch's: a command id is one key across
@@ -101,6 +117,7 @@ class Decider:
         try:
             await self.catch_up(self._all_partitions)
             outcomes = [await self._handle_one(m) for m in messages]
+            await self._send_sealed()
             await self._confirm(self.topics.events)
             for outcome in outcomes:
                 await self._publish_outcome(outcome)
@@ -108,8 +125,30 @@ class Decider:
             return outcomes
         except BaseException:
             self.state = DeciderState()
-            self._unconfirmed = []
+            self._unconfirmed, self._decided = [], []
             raise
+
+    async def _send_sealed(self) -> None:
+        """Send the batch's events in order; the first on each partition carries its seal.
+
+        A seal signs the hashes of every event of this batch on its partition, in log order,
+        so a reader verifies one signature for all of them (events/seals.py).
+        """
+        decided, self._decided = self._decided, []
+        hashes: dict[int, list[str]] = {}
+        for event in decided:
+            hashes.setdefault(event.partition, []).append(event.hash)
+        unsealed = set(hashes)
+        for event in decided:
+            value = event.value
+            if event.partition in unsealed:
+                unsealed.discard(event.partition)
+                value = with_seal(value, self.sealer.seal(hashes[event.partition]))
+            self._unconfirmed.append(
+                await self.producer.send(
+                    self.topics.events, value, key=event.key, partition=event.partition
+                )
+            )
 
     async def _confirm(self, topic: str) -> None:
         """Wait for every pending send; remember how far our own writes reach."""
@@ -262,12 +301,9 @@ class Decider:
             command_digest=claim.digest,
         )
         envelope, value = seal_and_dump(unsealed, self.state.heads.get(stream_id))
-        self._unconfirmed.append(
-            await self.producer.send(
-                self.topics.events, value, key=partition_key(stream_id), partition=home
-            )
-        )
-        # The next command of this batch sees it; see handle().
+        # Sent with the batch's seal once the whole batch is decided; see handle().
+        self._decided.append(Decided(home, partition_key(stream_id), envelope.hash, value))
+        # The next command of this batch sees it.
         return self.state.fold(envelope, command.type)
 
     def home_partition(self, stream_id: str) -> int:

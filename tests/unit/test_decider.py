@@ -20,6 +20,7 @@ from services.domain.idempotency import command_digest, principal_of
 from services.domain.rejections import Reason
 from tests.builders import INSPECTOR, issue, publish
 from tests.fakes import BrokerAway, InMemoryLog, Record
+from tests.sealing import TEST_DECIDER
 
 TOPICS = Topics.with_prefix("unit.")
 PARTITIONS = 3
@@ -33,6 +34,7 @@ def make_decider(log: InMemoryLog) -> Decider:
         log,
         log,
         partitions=PARTITIONS,
+        sealer=TEST_DECIDER,
         clock=lambda: NOW,
         new_id=lambda: UUID(int=next(ids)),
     )

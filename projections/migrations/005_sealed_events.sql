@@ -1,0 +1,11 @@
+-- The events the decider sealed (events/seals.py): every hash listed by a seal whose signature
+-- verified with a trusted decider key, with the seal's place in the log. An event is projected
+-- only when its hash is here (or in a seal of its own batch) from a seal on its partition at or
+-- before its offset, so events of later batches, after a restart or in a replay, find their
+-- seal. Rebuilt from the log like every read model: a replay writes the same rows.
+CREATE TABLE sealed_events (
+    hash      text    PRIMARY KEY,
+    key_id    text    NOT NULL,
+    partition integer NOT NULL,
+    "offset"  bigint  NOT NULL
+);

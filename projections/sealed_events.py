@@ -1,0 +1,53 @@
+"""The hashes the decider sealed, kept so that events of later batches find their seal.
+
+A seal stands on the first event of a decider batch on a partition and lists the hashes of that
+batch's events there (events/seals.py). The projector meets the seal before the events it lists
+but not always in the same batch of its own, nor in the same process (a restart, a replay), so
+every hash of a verified seal is stored in `sealed_events` in the batch's transaction.
+"""
+
+from collections.abc import Iterable
+
+import asyncpg
+
+from events.seals import Seal, SealBook, SealedAt
+
+
+async def load_seals(conn: asyncpg.Connection, hashes: Iterable[str]) -> dict[str, SealedAt]:
+    """The stored seals listing any of these hashes (one query)."""
+    rows = await conn.fetch(
+        'SELECT hash, key_id, partition, "offset" FROM sealed_events WHERE hash = ANY($1::text[])',
+        list(hashes),
+    )
+    return {r["hash"]: SealedAt(r["key_id"], r["partition"], r["offset"]) for r in rows}
+
+
+async def copy_seals(conn: asyncpg.Connection, book: SealBook) -> None:
+    """Store a batch's verified seals in bulk (COPY).
+
+    A hash stored already (a seal copied onto the log again) fails the COPY with a unique
+    violation, an event's error, so the batch is redone event by event, which keeps the first.
+    """
+    rows = [(h, at.key_id, at.partition, at.offset) for h, at in book.sealed.items()]
+    if rows:
+        await conn.copy_records_to_table(
+            "sealed_events", records=rows, columns=["hash", "key_id", "partition", "offset"]
+        )
+
+
+async def save_seal(conn: asyncpg.Connection, seal: Seal, partition: int, offset: int) -> None:
+    """Store one verified seal, keeping the first seal of a hash listed before."""
+    await conn.execute(
+        'INSERT INTO sealed_events (hash, key_id, partition, "offset") '
+        "SELECT h, $2, $3, $4 FROM unnest($1::text[]) AS h ON CONFLICT (hash) DO NOTHING",
+        list(seal.hashes),
+        seal.key_id,
+        partition,
+        offset,
+    )
+
+
+async def is_sealed(conn: asyncpg.Connection, event_hash: str, partition: int, offset: int) -> bool:
+    """Whether a stored seal authenticates the event with this hash at this place."""
+    at = (await load_seals(conn, [event_hash])).get(event_hash)
+    return at is not None and at.covers(partition, offset)
