@@ -36,7 +36,7 @@ import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from events.integrity import SEAL_FIELD
+from events.integrity import HASH_FIELD, SEAL_FIELD, digest
 
 SEAL_CONTEXT = b"rectrack-seal-v1\n"
 KEY_ID_CHARS = 32
@@ -244,3 +244,42 @@ def unauthenticated_reason(own_seal: InvalidSeal | None, partition: int) -> str:
         f"{UNAUTHENTICATED}: its hash is in no seal signed by a trusted decider key "
         f"on partition {partition} at or before it"
     )
+
+
+class SealCheck:
+    """Authenticates events read in log order, holding only the sealed hashes not yet met.
+
+    For a reader that folds the log into memory (the decider's catch-up): each hash is taken
+    when its event is met, so memory holds one decider batch's hashes, not the log's, and a
+    copy of an event met already is not authenticated again.
+    """
+
+    def __init__(self, keys: DeciderKeys) -> None:
+        self.keys = keys
+        self._pending: dict[str, SealedAt] = {}
+
+    def refusal(self, doc: Any, partition: int, offset: int) -> str | None:
+        """Why the decoded event at this place is not authenticated, or None when it is."""
+        if not isinstance(doc, dict):
+            return f"{UNAUTHENTICATED}: not an event"
+        try:
+            own_hash = digest(doc)
+        except TypeError:  # orjson cannot encode it again: no decider wrote it
+            return f"{UNAUTHENTICATED}: it cannot be hashed"
+        if doc.get(HASH_FIELD) != own_hash:
+            return f"{UNAUTHENTICATED}: its hash does not match its content"
+        own_seal = None
+        if SEAL_FIELD in doc:
+            try:
+                seal = verified_seal(doc[SEAL_FIELD], own_hash, self.keys, partition, offset)
+            except InvalidSeal as exc:
+                own_seal = exc
+            else:
+                sealed_here = SealedAt(seal.key_id, partition, offset)
+                for h in seal.hashes:
+                    self._pending.setdefault(h, sealed_here)
+        at = self._pending.get(own_hash)
+        if at is None or not at.covers(partition, offset):
+            return unauthenticated_reason(own_seal, partition)
+        del self._pending[own_hash]
+        return None

@@ -2,7 +2,7 @@
 
 import faust
 
-from infra.decider_keys import decider_sealer
+from infra.decider_keys import decider_sealer, trusted_decider_keys
 from infra.faust_app import finish_before_ack, make_app, raw_topic, take_messages
 from infra.kafka_clients import durable_producer, groupless_consumer
 from infra.settings import Settings
@@ -26,7 +26,12 @@ def build_decider_app(settings: Settings) -> faust.App:
         await producer.start()
         await log_reader.start()
         decider = Decider(
-            settings.topics, producer, log_reader, partitions=settings.partitions, sealer=sealer
+            settings.topics,
+            producer,
+            log_reader,
+            partitions=settings.partitions,
+            sealer=sealer,
+            keys=trusted_decider_keys(settings),
         )
         try:
             async for messages in take_messages(stream, BATCH_SIZE, BATCH_WITHIN):

@@ -19,8 +19,14 @@ from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import TopicPartition
 
 from events.outcome import Outcome
-from events.registry import UnreadableEvent, dump_outcome, parse_event, parse_outcome, seal_and_dump
-from events.seals import Sealer, with_seal
+from events.registry import (
+    UnreadableEvent,
+    dump_outcome,
+    parse_event_doc,
+    parse_outcome,
+    seal_and_dump,
+)
+from events.seals import DeciderKeys, SealCheck, Sealer, with_seal
 from events.streams import partition_key
 from events.topics import Message, Topics
 from infra.retry import retry_delay
@@ -64,6 +70,7 @@ class Decider:
         *,
         partitions: int,
         sealer: Sealer,
+        keys: DeciderKeys,
         clock: Clock = utc_now,
         new_id: IdFactory = uuid4,
     ) -> None:
@@ -72,9 +79,11 @@ class Decider:
         self.log_reader = log_reader
         self.partitions = partitions
         self.sealer = sealer
+        self.keys = keys
         self.clock = clock
         self.new_id = new_id
         self.state = DeciderState()
+        self._seals = SealCheck(keys)
         self._unconfirmed: list[asyncio.Future[Appended]] = []
         self._decided: list[Decided] = []
         self._all_partitions = list(range(partitions))
@@ -124,7 +133,7 @@ class Decider:
             await self._confirm(self.topics.outcomes)
             return outcomes
         except BaseException:
-            self.state = DeciderState()
+            self.state, self._seals = DeciderState(), SealCheck(self.keys)
             self._unconfirmed, self._decided = [], []
             raise
 
@@ -203,7 +212,21 @@ class Decider:
 
     def _fold_event(self, partition: int, offset: int, value: bytes) -> None:
         try:
-            self.state.fold(parse_event(value))
+            doc = orjson.loads(value)
+        except orjson.JSONDecodeError as exc:
+            log.error("unreadable_event_in_log", partition=partition, offset=offset, error=str(exc))
+            return
+        # Only what a decider sealed is a fact: a forged event folded here would change what
+        # is decided, and link the stream's next genuine event to it, which the projector
+        # would then refuse as not continuing the chain.
+        refusal = self._seals.refusal(doc, partition, offset)
+        if refusal is not None:
+            log.error(
+                "unauthenticated_event_in_log", partition=partition, offset=offset, error=refusal
+            )
+            return
+        try:
+            self.state.fold(parse_event_doc(doc))
         except UnreadableEvent as exc:
             # Never decide on a fact we cannot read; `rectrack verify` reports it.
             log.error("unreadable_event_in_log", partition=partition, offset=offset, error=str(exc))
