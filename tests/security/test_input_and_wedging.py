@@ -23,6 +23,7 @@ from infra.settings import Settings
 from services.domain.commands import COMMAND_TYPES, InvalidCommand, parse_command
 from tests.cli import rectrack
 from tests.e2e.helpers import bearer
+from tests.sealing import sealed
 
 pytestmark = pytest.mark.integration
 
@@ -278,7 +279,8 @@ async def test_business_dates_are_bounded(stack: Settings, pool: asyncpg.Pool) -
 def _sealed(
     stream: str, version: int, data: EventData, prev_hash: str | None
 ) -> tuple[bytes, bytes]:
-    """A genuine-looking event of a stream, linked to its head, as the decider would write it."""
+    """A genuine event of a stream, linked to its head and sealed, as a decider of the past
+    (with a key still trusted) wrote it."""
     now = datetime.now(UTC)
     envelope = Envelope(
         event_id=uuid.uuid4(),
@@ -292,7 +294,7 @@ def _sealed(
         actor=Actor(name="A defect of the past", team="hmics", role="inspector"),
         data=data,
     )
-    return partition_key(stream), seal_and_dump(envelope, prev_hash)[1]
+    return partition_key(stream), sealed(seal_and_dump(envelope, prev_hash)[1])
 
 
 async def _until(pool: asyncpg.Pool, sql: str, *args: Any, timeout: float = 60) -> Any:
