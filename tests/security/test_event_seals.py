@@ -282,9 +282,13 @@ async def test_a_decider_restarted_with_a_new_key_keeps_everything_verifying(
     ]
 
     # No longer trusting the old key names what it sealed (the first decider's two events);
-    # r1's event after the rotation then no longer continues a verified chain.
+    # r1's later events (the rotated decider's, and the forgery) then continue no verified
+    # chain.
     (own.trusted_deciders_dir / f"{old_key}.pub").unlink()
     report = await verify_chain(own)
     first_batch = {(m.partition, m.offset) for m in messages[:2]}
-    assert {(b.partition, b.offset) for b in report.unauthenticated} == first_batch | {where}
-    assert [b.stream_id for b in report.breaks] == [f"{inspection.stream_id}/r1"]
+    assert {(b.partition, b.offset) for b in report.unauthenticated} == first_batch
+    assert [(b.offset, b.stream_id) for b in report.breaks] == [
+        (messages[3].offset, f"{inspection.stream_id}/r1"),
+        (where[1], f"{inspection.stream_id}/r1"),
+    ]
