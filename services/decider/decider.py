@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 import orjson
@@ -26,7 +27,7 @@ from events.registry import (
     parse_outcome,
     seal_and_dump,
 )
-from events.seals import DeciderKeys, SealCheck, Sealer, with_seal
+from events.seals import MAX_SEALED_HASHES, DeciderKeys, SealCheck, Sealer, with_seal
 from events.streams import partition_key
 from events.topics import Message, Topics
 from infra.retry import retry_delay
@@ -141,18 +142,20 @@ class Decider:
         """Send the batch's events in order; the first on each partition carries its seal.
 
         A seal signs the hashes of every event of this batch on its partition, in log order,
-        so a reader verifies one signature for all of them (events/seals.py).
+        so a reader verifies one signature for all of them (events/seals.py). A partition
+        with more events than a seal may list gets a seal per run of that many.
         """
         decided, self._decided = self._decided, []
-        hashes: dict[int, list[str]] = {}
-        for event in decided:
-            hashes.setdefault(event.partition, []).append(event.hash)
-        unsealed = set(hashes)
-        for event in decided:
-            value = event.value
-            if event.partition in unsealed:
-                unsealed.discard(event.partition)
-                value = with_seal(value, self.sealer.seal(hashes[event.partition]))
+        by_partition: dict[int, list[int]] = {}
+        for i, event in enumerate(decided):
+            by_partition.setdefault(event.partition, []).append(i)
+        seals: dict[int, dict[str, Any]] = {}
+        for indices in by_partition.values():
+            for start in range(0, len(indices), MAX_SEALED_HASHES):
+                run = indices[start : start + MAX_SEALED_HASHES]
+                seals[run[0]] = self.sealer.seal([decided[i].hash for i in run])
+        for i, event in enumerate(decided):
+            value = with_seal(event.value, seals[i]) if i in seals else event.value
             self._unconfirmed.append(
                 await self.producer.send(
                     self.topics.events, value, key=event.key, partition=event.partition

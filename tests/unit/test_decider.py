@@ -17,6 +17,7 @@ from events.outcome import Outcome
 from events.registry import parse_event, parse_outcome
 from events.seals import TrustedKeys, verified_seal
 from events.topics import Message, Topics
+from services.decider import decider as decider_module
 from services.decider.decider import Decider
 from services.domain.commands import Command, dump_command, parse_command
 from services.domain.idempotency import command_digest, principal_of
@@ -469,3 +470,17 @@ async def test_a_decider_restarted_with_a_new_key_keeps_the_log_verifying() -> N
     only_new = TrustedKeys([Ed25519PublicKey.from_public_bytes(new_key.public_key)])
     report = walk(TOPICS.events, _messages(log), keys=only_new)
     assert len(report.unauthenticated) == 2 and not report.breaks
+
+
+async def test_a_partition_with_more_events_than_a_seal_may_list_gets_a_seal_per_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(decider_module, "MAX_SEALED_HASHES", 2)
+    log, commands = InMemoryLog(PARTITIONS), CommandsTopic()
+    decider = make_decider(log)
+    insp = publish()
+    batch = [insp, *(issue(insp.stream_id, n) for n in range(1, 5))]
+    await decider.handle([commands.message(decider, c) for c in batch])
+    (events,) = _docs_by_partition(log).values()
+    assert [len(e["seal"]["hashes"]) if "seal" in e else 0 for e in events] == [2, 0, 2, 0, 1]
+    assert walk(TOPICS.events, _messages(log), keys=TEST_DECIDER_KEYS).clean
