@@ -14,12 +14,12 @@ from events.seals import Seal, SealBook, SealedAt
 
 
 async def load_seals(conn: asyncpg.Connection, hashes: Iterable[str]) -> dict[str, SealedAt]:
-    """The stored seals listing any of these hashes (one query)."""
+    """The stored seals listing any of these hashes (hex, as events carry them; one query)."""
     rows = await conn.fetch(
-        'SELECT hash, key_id, partition, "offset" FROM sealed_events WHERE hash = ANY($1::text[])',
-        list(hashes),
+        'SELECT hash, key_id, partition, "offset" FROM sealed_events WHERE hash = ANY($1::bytea[])',
+        [bytes.fromhex(h) for h in hashes],
     )
-    return {r["hash"]: SealedAt(r["key_id"], r["partition"], r["offset"]) for r in rows}
+    return {r["hash"].hex(): SealedAt(r["key_id"], r["partition"], r["offset"]) for r in rows}
 
 
 async def copy_seals(conn: asyncpg.Connection, book: SealBook) -> None:
@@ -28,7 +28,7 @@ async def copy_seals(conn: asyncpg.Connection, book: SealBook) -> None:
     A hash stored already (a seal copied onto the log again) fails the COPY with a unique
     violation, an event's error, so the batch is redone event by event, which keeps the first.
     """
-    rows = [(h, at.key_id, at.partition, at.offset) for h, at in book.sealed.items()]
+    rows = [(bytes.fromhex(h), at.key_id, at.partition, at.offset) for h, at in book.sealed.items()]
     if rows:
         await conn.copy_records_to_table(
             "sealed_events", records=rows, columns=["hash", "key_id", "partition", "offset"]
@@ -39,8 +39,8 @@ async def save_seal(conn: asyncpg.Connection, seal: Seal, partition: int, offset
     """Store one verified seal, keeping the first seal of a hash listed before."""
     await conn.execute(
         'INSERT INTO sealed_events (hash, key_id, partition, "offset") '
-        "SELECT h, $2, $3, $4 FROM unnest($1::text[]) AS h ON CONFLICT (hash) DO NOTHING",
-        list(seal.hashes),
+        "SELECT h, $2, $3, $4 FROM unnest($1::bytea[]) AS h ON CONFLICT (hash) DO NOTHING",
+        [bytes.fromhex(h) for h in seal.hashes],
         seal.key_id,
         partition,
         offset,
