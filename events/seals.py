@@ -40,6 +40,7 @@ from events.integrity import HASH_FIELD, SEAL_FIELD, digest
 
 SEAL_CONTEXT = b"rectrack-seal-v1\n"
 KEY_ID_CHARS = 32
+HASH_CHARS = 64
 PUBLIC_KEY_BYTES = 32
 SIGNATURE_BYTES = 64
 # A decider batch holds at most a few hundred commands; a bound keeps a hostile seal from
@@ -48,7 +49,9 @@ MAX_SEALED_HASHES = 10_000
 SEAL_KEYS = frozenset({"key_id", "hashes", "signature"})
 UNAUTHENTICATED = "not authenticated by a decider key"
 
-_HASH = re.compile(r"[0-9a-f]{64}")
+# The hashes, joined as they are signed: one match checks them all (with the length, which
+# rules out a newline inside one).
+_JOINED_HASHES = re.compile(r"[0-9a-f]{64}(?:\n[0-9a-f]{64})*")
 _KEY_ID = re.compile(r"[0-9a-f]{32}")
 
 
@@ -95,6 +98,7 @@ def _strict_b64(text: str) -> bytes:
 def seal_message(hashes: Sequence[str]) -> bytes:
     """The exact bytes a seal's signature covers."""
     return SEAL_CONTEXT + "\n".join(hashes).encode("ascii")
+
 
 
 class DeciderKeys(Protocol):
@@ -159,6 +163,7 @@ class Seal:
     key_id: str
     hashes: tuple[str, ...]
     signature: bytes
+    message: bytes  # what the signature must cover: seal_message(hashes)
 
 
 def read_seal(value: Any) -> Seal:
@@ -170,7 +175,11 @@ def read_seal(value: Any) -> Seal:
         raise InvalidSeal("its key_id is not 32 lowercase hex characters")
     if not isinstance(hashes, list) or not 0 < len(hashes) <= MAX_SEALED_HASHES:
         raise InvalidSeal(f"its hashes are not a list of 1 to {MAX_SEALED_HASHES} hashes")
-    if not all(isinstance(h, str) and _HASH.fullmatch(h) for h in hashes):
+    try:
+        joined = "\n".join(hashes)
+    except TypeError:
+        joined = ""
+    if len(joined) != (HASH_CHARS + 1) * len(hashes) - 1 or not _JOINED_HASHES.fullmatch(joined):
         raise InvalidSeal("its hashes are not all 64 lowercase hex characters")
     if not isinstance(signature, str):
         raise InvalidSeal("its signature is not text")
@@ -180,7 +189,7 @@ def read_seal(value: Any) -> Seal:
         raise InvalidSeal(f"its signature is {exc}") from None
     if len(raw) != SIGNATURE_BYTES:
         raise InvalidSeal(f"its signature has {len(raw)} bytes, not {SIGNATURE_BYTES}")
-    return Seal(key_id, tuple(hashes), raw)
+    return Seal(key_id, tuple(hashes), raw, SEAL_CONTEXT + joined.encode("ascii"))
 
 
 def verified_seal(
@@ -199,7 +208,7 @@ def verified_seal(
     if key is None:
         raise InvalidSeal(f"it is signed by key {seal.key_id}, which is not a trusted decider key")
     try:
-        key.verify(seal.signature, seal_message(seal.hashes))
+        key.verify(seal.signature, seal.message)
     except InvalidSignature:
         raise InvalidSeal(f"its signature does not verify with decider key {seal.key_id}") from None
     return seal
