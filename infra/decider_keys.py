@@ -56,6 +56,14 @@ def load_or_create_private_key(path: Path) -> Ed25519PrivateKey:
     return _read(path)
 
 
+def _private_folders(folder: Path) -> None:
+    """Make a folder and its missing parents, each 0700 (`mkdir(parents=True)` would give the
+    parents the umask's mode)."""
+    missing = [f for f in (folder, *folder.parents) if not f.exists()]
+    for each in reversed(missing):
+        each.mkdir(mode=0o700, exist_ok=True)
+
+
 def _write_new(path: Path, content: bytes, mode: int) -> None:
     """Write a file that did not exist, whole or not at all, never replacing one that does.
 
@@ -63,7 +71,7 @@ def _write_new(path: Path, content: bytes, mode: int) -> None:
     temporary file and links it into place, which fails for all but one, and the others read
     the winner's.
     """
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _private_folders(path.parent)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid4().hex}")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:

@@ -30,6 +30,14 @@ def test_the_deciders_key_is_made_once_private_and_its_public_key_trusted(tmp_pa
     assert "PRIVATE" not in (settings.trusted_deciders_dir / f"{sealer.key_id}.pub").read_text()
 
 
+def test_key_folders_made_for_a_public_key_first_are_private_too(tmp_path: Path) -> None:
+    settings = settings_in(tmp_path)
+    trust_public_key(settings.trusted_deciders_dir, untrusted_sealer().public_key)  # as tests do
+    decider_sealer(settings)
+    for folder in (settings.keys_dir, settings.trusted_deciders_dir):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+
+
 def test_rotating_is_deleting_the_private_key_and_the_old_one_stays_trusted(
     tmp_path: Path,
 ) -> None:
