@@ -117,6 +117,8 @@ class Settings:
     write_rate: float = 50.0
     write_burst: int = 200
     paper_workers: int = 1
+    # RECTRACK_KEYS_DIR: the signing keys' folder, when not RECTRACK_HOME/keys.
+    keys_folder: Path | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -141,6 +143,11 @@ class Settings:
             write_rate=write_rate,
             write_burst=write_burst,
             paper_workers=_positive(e, "RECTRACK_PAPER_WORKERS", 1),
+            keys_folder=(
+                Path(e["RECTRACK_KEYS_DIR"]).expanduser().resolve()
+                if e.get("RECTRACK_KEYS_DIR")
+                else None
+            ),
         )
 
     @property
@@ -174,8 +181,9 @@ class Settings:
 
     @property
     def keys_dir(self) -> Path:
-        """The stack's own signing keys (0700; each private key 0600)."""
-        return self.home / "keys"
+        """The stack's own signing keys (0700; each private key 0600): RECTRACK_KEYS_DIR, else
+        RECTRACK_HOME/keys."""
+        return self.keys_folder or self.home / "keys"
 
     @property
     def decider_key_file(self) -> Path:

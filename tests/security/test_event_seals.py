@@ -8,7 +8,6 @@ event is named; genuine traffic verifies clean, also across a decider restarted 
 
 import dataclasses
 import json
-import shutil
 import signal
 import uuid
 from datetime import date
@@ -25,7 +24,7 @@ from events.streams import partition_key
 from infra.database import create_pool, migrate
 from infra.decider_keys import FileDeciderKeys
 from infra.kafka_clients import durable_producer, ensure_topics, read_messages
-from infra.settings import APP_PASSWORD_FILE, Settings
+from infra.settings import Settings
 from projections.lag import wait_until_projected
 from projections.recommendations.projection import RECOMMENDATIONS
 from projections.verify import verify_chain
@@ -202,19 +201,14 @@ async def test_a_decider_restarted_with_a_new_key_keeps_everything_verifying(
     settings: Settings, run_env: dict[str, str], tmp_path: Path
 ) -> None:
     run = uuid.uuid4().hex[:6]
-    home = tmp_path / "home"
-    home.mkdir(mode=0o700)
-    # A home of its own, for keys of its own; it shares the run's database password.
-    shutil.copy2(settings.app_password_file, home / APP_PASSWORD_FILE)
-    own = dataclasses.replace(
-        settings, home=home, topic_prefix=f"rotate-{run}.", db_schema=f"rotate_{run}"
-    )
+    # Keys of its own (the run's decider keeps its key); the rest is the run's home.
     env = {
         **run_env,
-        "RECTRACK_HOME": str(home),
-        "RECTRACK_TOPIC_PREFIX": own.topic_prefix,
-        "RECTRACK_DB_SCHEMA": own.db_schema,
+        "RECTRACK_KEYS_DIR": str(tmp_path / "keys"),
+        "RECTRACK_TOPIC_PREFIX": f"rotate-{run}.",
+        "RECTRACK_DB_SCHEMA": f"rotate_{run}",
     }
+    own = Settings.from_env(env)
     await ensure_topics(own)
     inspection = publish()
     batches = [

@@ -79,3 +79,16 @@ def test_only_well_formed_key_files_named_by_their_key_id_are_trusted(tmp_path: 
     (folder / "garbage.pub").write_text("not base64!")
     assert FileDeciderKeys(folder).key_ids() == [good.key_id]
     assert FileDeciderKeys(tmp_path / "missing").key_ids() == []
+
+
+def test_the_keys_folder_can_live_outside_rectrack_home(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "mounted" / "keys"
+    settings = Settings.from_env(
+        {"RECTRACK_HOME": str(tmp_path / "home"), "RECTRACK_KEYS_DIR": str(elsewhere)}
+    )
+    assert settings.decider_key_file == elsewhere / "decider.key"
+    assert settings.trusted_deciders_dir == elsewhere / "trusted-deciders"
+    sealer = decider_sealer(settings)
+    assert (elsewhere / "trusted-deciders" / f"{sealer.key_id}.pub").exists()
+    assert not (tmp_path / "home").exists()
+    assert settings_in(tmp_path).keys_dir == tmp_path.resolve() / "keys"
