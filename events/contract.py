@@ -16,10 +16,10 @@ SEAL_SCHEMA: dict[str, Any] = {
         "Present on the first event of each decider batch on a partition, and outside what the "
         "event's hash covers. Ed25519 signature by the decider key `key_id` (the first 32 hex "
         "characters of SHA-256 of its raw public key) over the ASCII bytes "
-        '"rectrack-seal-v1\\n" followed by `hashes` joined with "\\n": the hashes of that '
-        "batch's events on this partition, this event's first, in log order. An event is "
-        "authentic when a seal on its partition at or before it lists its hash and verifies "
-        "with a trusted decider key."
+        '"rectrack-seal-v1\\n", the number of the partition the event is on (decimal), "\\n", '
+        'then `hashes` joined with "\\n": the hashes of that batch\'s events on this '
+        "partition, this event's first, in log order. An event is authentic when a seal on "
+        "its partition at or before it lists its hash and verifies with a trusted decider key."
     ),
     "properties": {
         "key_id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},

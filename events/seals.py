@@ -9,9 +9,12 @@ that partition carries, beside its hash,
              "hashes": ["<this event's hash>", "<the next event's of this batch here>", ...],
              "signature": "<standard base64 of the 64-byte Ed25519 signature>"}
 
-and the signature covers the bytes b"rectrack-seal-v1\\n" + "\\n".join(hashes) (ASCII). The seal
-is outside what the event's hash covers (`events/integrity.py`) and outside the envelope model
-(`events/registry.py` drops it when parsing), so readers that ignore it read events as before.
+and the signature covers the ASCII bytes "rectrack-seal-v1\\n", the partition's number in
+decimal, "\\n", then the hashes joined with "\\n". The partition is signed so that a seal
+authenticates only where the decider put it: copied onto another partition it verifies
+nothing. The seal is outside what the event's hash covers (`events/integrity.py`) and outside
+the envelope model (`events/registry.py` drops it when parsing), so readers that ignore it read
+events as before.
 
 An event is authenticated when its hash is listed by a valid seal met on the same partition at
 or before its offset. A seal is valid when it is well formed, its first hash is its own event's
@@ -92,9 +95,13 @@ def _strict_b64(text: str) -> bytes:
     return raw
 
 
-def seal_message(hashes: Sequence[str]) -> bytes:
-    """The exact bytes a seal's signature covers."""
-    return SEAL_CONTEXT + "\n".join(hashes).encode("ascii")
+def seal_message(partition: int, hashes: Sequence[str]) -> bytes:
+    """The exact bytes a seal's signature covers, for a seal on this partition."""
+    return _signed(partition, "\n".join(hashes).encode("ascii"))
+
+
+def _signed(partition: int, joined_hashes: bytes) -> bytes:
+    return b"%s%d\n%s" % (SEAL_CONTEXT, partition, joined_hashes)
 
 
 class DeciderKeys(Protocol):
@@ -135,9 +142,9 @@ class Sealer:
     def __repr__(self) -> str:  # never the private key, in a log or a traceback
         return f"Sealer(key_id={self.key_id})"
 
-    def seal(self, hashes: Sequence[str]) -> dict[str, Any]:
-        """The seal document over these event hashes, in their log order."""
-        signature = self._private_key.sign(seal_message(hashes))
+    def seal(self, partition: int, hashes: Sequence[str]) -> dict[str, Any]:
+        """The seal document over these event hashes, in their log order on this partition."""
+        signature = self._private_key.sign(seal_message(partition, hashes))
         return {
             "key_id": self.key_id,
             "hashes": list(hashes),
@@ -159,7 +166,7 @@ class Seal:
     key_id: str
     hashes: tuple[str, ...]
     signature: bytes
-    message: bytes  # what the signature must cover: seal_message(hashes)
+    joined: bytes  # the hashes as the signature covers them: "\n".join(hashes) in ASCII
 
 
 def read_seal(value: Any) -> Seal:
@@ -181,7 +188,7 @@ def read_seal(value: Any) -> Seal:
         raise InvalidSeal(f"its signature is {exc}") from None
     if len(raw) != SIGNATURE_BYTES:
         raise InvalidSeal(f"its signature has {len(raw)} bytes, not {SIGNATURE_BYTES}")
-    return Seal(key_id, tuple(hashes), raw, SEAL_CONTEXT + joined)
+    return Seal(key_id, tuple(hashes), raw, joined)
 
 
 def _joined(hashes: list[Any]) -> bytes:
@@ -223,7 +230,7 @@ def verified_seal(
     if key is None:
         raise InvalidSeal(f"it is signed by key {seal.key_id}, which is not a trusted decider key")
     try:
-        key.verify(seal.signature, seal.message)
+        key.verify(seal.signature, _signed(partition, seal.joined))
     except InvalidSignature:
         raise InvalidSeal(f"its signature does not verify with decider key {seal.key_id}") from None
     return seal
@@ -242,22 +249,29 @@ class SealedAt:
         return self.partition == partition and self.offset <= offset
 
 
+# A hash with the partition of a seal that lists it: the key of every record of seals. A seal
+# copied onto another partition gets a record of its own there, so it cannot take the place of
+# the genuine one, whichever partition a reader happens to read first.
+SealKey = tuple[str, int]
+
+
 class SealBook:
-    """Hashes listed by verified seals, each with the first seal that listed it."""
+    """Hashes listed by verified seals: per partition, the first seal there that listed each."""
 
     def __init__(self) -> None:
-        self.sealed: dict[str, SealedAt] = {}
+        self.sealed: dict[SealKey, SealedAt] = {}
 
     def add(self, seal: Seal, partition: int, offset: int) -> None:
-        """Record a verified seal's hashes (a hash listed before keeps its first seal)."""
+        """Record a verified seal's hashes (one listed before on this partition keeps its seal;
+        partitions are read in offset order, so that one is the earliest)."""
         at = SealedAt(seal.key_id, partition, offset)
         for h in seal.hashes:
-            self.sealed.setdefault(h, at)
+            self.sealed.setdefault((h, partition), at)
 
     def authenticates(self, event_hash: str, partition: int, offset: int) -> bool:
         """Whether a recorded seal authenticates the event with this hash at this place."""
-        at = self.sealed.get(event_hash)
-        return at is not None and at.covers(partition, offset)
+        at = self.sealed.get((event_hash, partition))
+        return at is not None and at.offset <= offset
 
 
 def unauthenticated_reason(own_seal: InvalidSeal | None, partition: int) -> str:
@@ -280,7 +294,7 @@ class SealCheck:
 
     def __init__(self, keys: DeciderKeys) -> None:
         self.keys = keys
-        self._pending: dict[str, SealedAt] = {}
+        self._pending: dict[SealKey, SealedAt] = {}
 
     def refusal(self, doc: Any, partition: int, offset: int) -> str | None:
         """Why the decoded event at this place is not authenticated, or None when it is."""
@@ -301,9 +315,9 @@ class SealCheck:
             else:
                 sealed_here = SealedAt(seal.key_id, partition, offset)
                 for h in seal.hashes:
-                    self._pending.setdefault(h, sealed_here)
-        at = self._pending.get(own_hash)
-        if at is None or not at.covers(partition, offset):
+                    self._pending.setdefault((h, partition), sealed_here)
+        at = self._pending.get((own_hash, partition))
+        if at is None or at.offset > offset:
             return unauthenticated_reason(own_seal, partition)
-        del self._pending[own_hash]
+        del self._pending[own_hash, partition]
         return None

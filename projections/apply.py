@@ -181,15 +181,15 @@ async def require_sealed(
     sealed = seals.sealed
     missing = []
     for m, e in zip(messages, envelopes, strict=True):
-        at = sealed.get(e.hash)  # inlined `SealBook.authenticates`: once per event
-        if at is None or at.partition != m.partition or at.offset > m.offset:
+        at = sealed.get((e.hash, m.partition))  # `SealBook.authenticates`, inlined
+        if at is None or at.offset > m.offset:
             missing.append((m, e.hash))
     if not missing:
         return
     stored = await load_seals(conn, (h for _, h in missing))
     for message, event_hash in missing:
-        at = stored.get(event_hash)
-        if at is None or not at.covers(message.partition, message.offset):
+        at = stored.get((event_hash, message.partition))
+        if at is None or at.offset > message.offset:
             raise NeedsCare
 
 

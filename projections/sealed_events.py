@@ -10,25 +10,32 @@ from collections.abc import Iterable
 
 import asyncpg
 
-from events.seals import Seal, SealBook, SealedAt
+from events.seals import Seal, SealBook, SealedAt, SealKey
 
 
-async def load_seals(conn: asyncpg.Connection, hashes: Iterable[str]) -> dict[str, SealedAt]:
-    """The stored seals listing any of these hashes (hex, as events carry them; one query)."""
+async def load_seals(conn: asyncpg.Connection, hashes: Iterable[str]) -> dict[SealKey, SealedAt]:
+    """The stored seals listing any of these hashes (hex, as events carry them; one query), by
+    hash and partition."""
     rows = await conn.fetch(
         'SELECT hash, key_id, partition, "offset" FROM sealed_events WHERE hash = ANY($1::bytea[])',
         [bytes.fromhex(h) for h in hashes],
     )
-    return {r["hash"].hex(): SealedAt(r["key_id"], r["partition"], r["offset"]) for r in rows}
+    return {
+        (r["hash"].hex(), r["partition"]): SealedAt(r["key_id"], r["partition"], r["offset"])
+        for r in rows
+    }
 
 
 async def copy_seals(conn: asyncpg.Connection, book: SealBook) -> None:
     """Store a batch's verified seals in bulk (COPY).
 
-    A hash stored already (a seal copied onto the log again) fails the COPY with a unique
-    violation, an event's error, so the batch is redone event by event, which keeps the first.
+    A hash stored already for its partition (a seal copied onto the log again) fails the COPY
+    with a unique violation, an event's error, so the batch is redone event by event, which
+    keeps the first.
     """
-    rows = [(bytes.fromhex(h), at.key_id, at.partition, at.offset) for h, at in book.sealed.items()]
+    rows = [
+        (bytes.fromhex(h), at.key_id, at.partition, at.offset) for (h, _), at in book.sealed.items()
+    ]
     if rows:
         await conn.copy_records_to_table(
             "sealed_events", records=rows, columns=["hash", "key_id", "partition", "offset"]
@@ -36,10 +43,12 @@ async def copy_seals(conn: asyncpg.Connection, book: SealBook) -> None:
 
 
 async def save_seal(conn: asyncpg.Connection, seal: Seal, partition: int, offset: int) -> None:
-    """Store one verified seal, keeping the first seal of a hash listed before."""
+    """Store one verified seal, keeping the first seal of a hash listed before on its
+    partition."""
     await conn.execute(
         'INSERT INTO sealed_events (hash, key_id, partition, "offset") '
-        "SELECT h, $2, $3, $4 FROM unnest($1::bytea[]) AS h ON CONFLICT (hash) DO NOTHING",
+        "SELECT h, $2, $3, $4 FROM unnest($1::bytea[]) AS h ON CONFLICT (hash, partition) "
+        "DO NOTHING",
         [bytes.fromhex(h) for h in seal.hashes],
         seal.key_id,
         partition,
@@ -49,5 +58,5 @@ async def save_seal(conn: asyncpg.Connection, seal: Seal, partition: int, offset
 
 async def is_sealed(conn: asyncpg.Connection, event_hash: str, partition: int, offset: int) -> bool:
     """Whether a stored seal authenticates the event with this hash at this place."""
-    at = (await load_seals(conn, [event_hash])).get(event_hash)
-    return at is not None and at.covers(partition, offset)
+    at = (await load_seals(conn, [event_hash])).get((event_hash, partition))
+    return at is not None and at.offset <= offset

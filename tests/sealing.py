@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import orjson
+from aiokafka.partitioner import DefaultPartitioner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from events.seals import Sealer, TrustedKeys, with_seal
@@ -24,18 +25,26 @@ def untrusted_sealer() -> Sealer:
     return Sealer(Ed25519PrivateKey.generate())
 
 
-def sealed_group(values: Sequence[bytes], sealer: Sealer = TEST_DECIDER) -> list[bytes]:
+def sealed_group(
+    values: Sequence[bytes], sealer: Sealer = TEST_DECIDER, partition: int = 0
+) -> list[bytes]:
     """Events bound for one partition, in order, sealed as one decider batch: the first one
-    carries the seal over all their hashes."""
+    carries the seal over all their hashes (signed for that partition)."""
     if not values:
         return []
     hashes = [str(orjson.loads(v)["hash"]) for v in values]
-    return [with_seal(values[0], sealer.seal(hashes)), *values[1:]]
+    return [with_seal(values[0], sealer.seal(partition, hashes)), *values[1:]]
 
 
-def sealed(value: bytes, sealer: Sealer = TEST_DECIDER) -> bytes:
+def sealed(value: bytes, sealer: Sealer = TEST_DECIDER, partition: int = 0) -> bytes:
     """One event sealed on its own (a decider batch of one on its partition)."""
-    return sealed_group([value], sealer)[0]
+    return sealed_group([value], sealer, partition)[0]
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition producers' default partitioner gives a key (as the decider computes it)."""
+    every = list(range(partitions))
+    return int(DefaultPartitioner()(key, every, every))
 
 
 def trust_test_decider(trusted_deciders_dir: Path) -> None:

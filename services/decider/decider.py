@@ -150,10 +150,10 @@ class Decider:
         for i, event in enumerate(decided):
             by_partition.setdefault(event.partition, []).append(i)
         seals: dict[int, dict[str, Any]] = {}
-        for indices in by_partition.values():
+        for partition, indices in by_partition.items():
             for start in range(0, len(indices), MAX_SEALED_HASHES):
                 run = indices[start : start + MAX_SEALED_HASHES]
-                seals[run[0]] = self.sealer.seal([decided[i].hash for i in run])
+                seals[run[0]] = self.sealer.seal(partition, [decided[i].hash for i in run])
         for i, event in enumerate(decided):
             value = with_seal(event.value, seals[i]) if i in seals else event.value
             self._unconfirmed.append(

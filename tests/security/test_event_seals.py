@@ -34,7 +34,7 @@ from tests.cli import rectrack, start_component
 from tests.e2e.helpers import bearer
 from tests.histories import History
 from tests.projecting import project_messages
-from tests.sealing import sealed, untrusted_sealer
+from tests.sealing import partition_of, sealed, untrusted_sealer
 
 pytestmark = pytest.mark.integration
 
@@ -68,11 +68,16 @@ def forged_closure(head: dict[str, Any]) -> dict[str, Any]:
 
 
 async def append(settings: Settings, key: bytes, values: list[bytes]) -> list[tuple[int, int]]:
-    """Produce values straight to the events topic; their (partition, offset)."""
+    """Produce values straight to the events topic, on the partition the key gives; their
+    (partition, offset)."""
+    partition = partition_of(key, settings.partitions)
     producer = durable_producer(settings)
     await producer.start()
     try:
-        placed = [await producer.send_and_wait(settings.topics.events, v, key=key) for v in values]
+        placed = [
+            await producer.send_and_wait(settings.topics.events, v, key=key, partition=partition)
+            for v in values
+        ]
     finally:
         await producer.stop()
     return [(m.partition, m.offset) for m in placed]
@@ -177,11 +182,12 @@ async def test_unreadable_events_on_the_topic_are_named_by_verify(
     await ensure_topics(own)
     h = History()
     h.rec(1)
-    genuine = h.messages()[0].value
+    [(key, partition, genuine)] = h.records(own.partitions)
     old = {k: v for k, v in orjson.loads(genuine).items() if k not in ("hash", "seal")}
     old["stream_id"], old["data"] = "audit-insp/r2", {**old["data"], "number": "two"}
-    unreadable = sealed(orjson.dumps(seal_document(old, None)))  # sealed, in its chain
-    placed = await append(own, b"audit-insp", [genuine, b"\xff\xfe not json", unreadable])
+    # Sealed by a trusted key, and in its chain.
+    unreadable = sealed(orjson.dumps(seal_document(old, None)), partition=partition)
+    placed = await append(own, key, [genuine, b"\xff\xfe not json", unreadable])
 
     code, found = verify_json(env)
     assert code == 1

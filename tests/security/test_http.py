@@ -134,8 +134,10 @@ async def append_events(settings: Settings, history: History) -> None:
     producer = durable_producer(settings)
     await producer.start()
     try:
-        for key, value in history.records():
-            await producer.send_and_wait(settings.topics.events, value, key=key)
+        for key, partition, value in history.records(settings.partitions):
+            await producer.send_and_wait(
+                settings.topics.events, value, key=key, partition=partition
+            )
     finally:
         await producer.stop()
 

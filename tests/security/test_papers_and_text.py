@@ -180,8 +180,9 @@ async def test_finding_5_stored_text_and_dates_at_the_calendars_ends_cannot_brea
     producer = durable_producer(stack)
     await producer.start()
     try:
-        for key, value in log.records():  # sealed: a decider wrote them, long ago
-            await producer.send_and_wait(stack.topics.events, value, key=key)
+        # Sealed: a decider wrote them, long ago.
+        for key, partition, value in log.records(stack.partitions):
+            await producer.send_and_wait(stack.topics.events, value, key=key, partition=partition)
     finally:
         await producer.stop()
     await wait_until_projected(stack, RECOMMENDATIONS, timeout=60)

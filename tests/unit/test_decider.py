@@ -287,7 +287,8 @@ def _without_claims(log: InMemoryLog) -> InMemoryLog:
                     heads.get(doc["stream_id"]),
                 )
                 heads[doc["stream_id"]] = doc["hash"]
-                value = sealed(orjson.dumps(doc))  # the decider of that version wrote it
+                # The decider of that version wrote it.
+                value = sealed(orjson.dumps(doc), partition=r.partition)
             elif tp.topic == TOPICS.outcomes:
                 doc.pop("principal")
                 doc.pop("command_digest")

@@ -87,16 +87,24 @@ def test_a_sealed_event_parses_to_the_same_envelope_as_without_its_seal() -> Non
 
 
 def test_a_seal_signs_exactly_the_documented_bytes_with_the_deciders_key() -> None:
-    seal = TEST_DECIDER.seal([H1, H2])
+    seal = TEST_DECIDER.seal(12, [H1, H2])
     assert seal.keys() == {"key_id", "hashes", "signature"}
     assert seal["hashes"] == [H1, H2]
     public = Ed25519PublicKey.from_public_bytes(TEST_DECIDER.public_key)
     assert seal["key_id"] == hashlib.sha256(TEST_DECIDER.public_key).hexdigest()[:32]
     assert seal["key_id"] == key_id_of(TEST_DECIDER.public_key)
-    signed = b"rectrack-seal-v1\n" + f"{H1}\n{H2}".encode()
-    assert seal_message([H1, H2]) == signed
+    signed = b"rectrack-seal-v1\n12\n" + f"{H1}\n{H2}".encode()
+    assert seal_message(12, [H1, H2]) == signed
     public.verify(base64.b64decode(seal["signature"]), signed)  # raises if it does not verify
-    assert verified_seal(seal, H1, TEST_DECIDER_KEYS, 0, 0).hashes == (H1, H2)
+    assert verified_seal(seal, H1, TEST_DECIDER_KEYS, 12, 0).hashes == (H1, H2)
+
+
+def test_a_seal_verifies_only_on_the_partition_it_was_made_for() -> None:
+    seal = TEST_DECIDER.seal(1, [H1])
+    assert verified_seal(seal, H1, TEST_DECIDER_KEYS, 1, 7).hashes == (H1,)
+    for elsewhere in (0, 2, 11):
+        with pytest.raises(InvalidSeal, match="signature does not verify"):
+            verified_seal(seal, H1, TEST_DECIDER_KEYS, elsewhere, 7)
 
 
 @pytest.mark.parametrize(
@@ -108,21 +116,21 @@ def test_a_seal_signs_exactly_the_documented_bytes_with_the_deciders_key() -> No
     ],
 )
 def test_a_seal_whose_hashes_were_changed_does_not_verify(change: Any) -> None:
-    seal = change(TEST_DECIDER.seal([H1, H2]))
+    seal = change(TEST_DECIDER.seal(0, [H1, H2]))
     with pytest.raises(InvalidSeal, match="signature does not verify"):
         verified_seal(seal, H1, TEST_DECIDER_KEYS, 0, 0)
 
 
 def test_a_seal_counts_only_on_its_first_event_and_only_with_a_trusted_key() -> None:
-    seal = TEST_DECIDER.seal([H1, H2])
+    seal = TEST_DECIDER.seal(0, [H1, H2])
     with pytest.raises(InvalidSeal, match="first hash is not the hash of the event"):
         verified_seal(seal, H2, TEST_DECIDER_KEYS, 0, 0)
     stranger = untrusted_sealer()
     with pytest.raises(InvalidSeal, match=f"key {stranger.key_id}, which is not a trusted"):
-        verified_seal(stranger.seal([H1]), H1, TEST_DECIDER_KEYS, 0, 0)
+        verified_seal(stranger.seal(0, [H1]), H1, TEST_DECIDER_KEYS, 0, 0)
     # The stranger's key id on the decider's signature: the trusted key of that id is looked
     # up, and the signature does not verify with it.
-    impostor = {**TEST_DECIDER.seal([H1]), "key_id": stranger.key_id}
+    impostor = {**TEST_DECIDER.seal(0, [H1]), "key_id": stranger.key_id}
     both = TrustedKeys(
         Ed25519PublicKey.from_public_bytes(k)
         for k in (TEST_DECIDER.public_key, stranger.public_key)
@@ -136,21 +144,21 @@ def test_a_seal_counts_only_on_its_first_event_and_only_with_a_trusted_key() -> 
     [
         ("seal", "not an object"),
         ({"key_id": "0" * 32, "hashes": [H1]}, "not an object of exactly"),
-        ({**TEST_DECIDER.seal([H1]), "extra": 1}, "not an object of exactly"),
-        ({**TEST_DECIDER.seal([H1]), "key_id": "A" * 32}, "key_id"),
-        ({**TEST_DECIDER.seal([H1]), "key_id": 7}, "key_id"),
-        ({**TEST_DECIDER.seal([H1]), "hashes": []}, "hashes"),
-        ({**TEST_DECIDER.seal([H1]), "hashes": H1}, "hashes"),
-        ({**TEST_DECIDER.seal([H1]), "hashes": [H1 + "\n" + H2]}, "hashes"),
-        ({**TEST_DECIDER.seal([H1]), "hashes": [H1.upper()]}, "hashes"),
-        ({**TEST_DECIDER.seal([H1]), "hashes": [H1, 7]}, "hashes"),
-        ({**TEST_DECIDER.seal([H1]), "hashes": [H1[:-1] + "é"]}, "hashes"),
-        ({**TEST_DECIDER.seal([H1]), "hashes": [H1[:-1] + "g"]}, "hashes"),
-        ({**TEST_DECIDER.seal([H1]), "hashes": [H1[:32], H1[32:] + "\n" + H2]}, "hashes"),
-        ({**TEST_DECIDER.seal([H1]), "hashes": [H1] * (MAX_SEALED_HASHES + 1)}, "hashes"),
-        ({**TEST_DECIDER.seal([H1]), "signature": "not base64!"}, "signature is not standard"),
-        ({**TEST_DECIDER.seal([H1]), "signature": base64.b64encode(b"x" * 63).decode()}, "63"),
-        ({**TEST_DECIDER.seal([H1]), "signature": None}, "signature is not text"),
+        ({**TEST_DECIDER.seal(0, [H1]), "extra": 1}, "not an object of exactly"),
+        ({**TEST_DECIDER.seal(0, [H1]), "key_id": "A" * 32}, "key_id"),
+        ({**TEST_DECIDER.seal(0, [H1]), "key_id": 7}, "key_id"),
+        ({**TEST_DECIDER.seal(0, [H1]), "hashes": []}, "hashes"),
+        ({**TEST_DECIDER.seal(0, [H1]), "hashes": H1}, "hashes"),
+        ({**TEST_DECIDER.seal(0, [H1]), "hashes": [H1 + "\n" + H2]}, "hashes"),
+        ({**TEST_DECIDER.seal(0, [H1]), "hashes": [H1.upper()]}, "hashes"),
+        ({**TEST_DECIDER.seal(0, [H1]), "hashes": [H1, 7]}, "hashes"),
+        ({**TEST_DECIDER.seal(0, [H1]), "hashes": [H1[:-1] + "é"]}, "hashes"),
+        ({**TEST_DECIDER.seal(0, [H1]), "hashes": [H1[:-1] + "g"]}, "hashes"),
+        ({**TEST_DECIDER.seal(0, [H1]), "hashes": [H1[:32], H1[32:] + "\n" + H2]}, "hashes"),
+        ({**TEST_DECIDER.seal(0, [H1]), "hashes": [H1] * (MAX_SEALED_HASHES + 1)}, "hashes"),
+        ({**TEST_DECIDER.seal(0, [H1]), "signature": "not base64!"}, "signature is not standard"),
+        ({**TEST_DECIDER.seal(0, [H1]), "signature": base64.b64encode(b"x" * 63).decode()}, "63"),
+        ({**TEST_DECIDER.seal(0, [H1]), "signature": None}, "signature is not text"),
     ],
 )
 def test_a_malformed_seal_is_refused_saying_why(value: Any, why: str) -> None:
@@ -160,7 +168,7 @@ def test_a_malformed_seal_is_refused_saying_why(value: Any, why: str) -> None:
 
 def test_with_seal_adds_the_seal_and_keeps_the_canonical_bytes() -> None:
     message = history().messages(seal_every=1000)[1]  # not a carrier
-    value = with_seal(message.value, TEST_DECIDER.seal([doc_of(message)["hash"]]))
+    value = with_seal(message.value, TEST_DECIDER.seal(0, [doc_of(message)["hash"]]))
     assert value == orjson.dumps(orjson.loads(value), option=orjson.OPT_SORT_KEYS)
     assert digest(orjson.loads(value)) == doc_of(message)["hash"]
 
@@ -196,6 +204,14 @@ def test_a_seal_authenticates_only_later_events_of_its_own_partition() -> None:
     elsewhere = [Message(0, 0, None, first), Message(1, 0, None, second)]
     report = walk("t", elsewhere, keys=TEST_DECIDER_KEYS)
     assert [(b.partition, b.offset) for b in report.unauthenticated] == [(1, 0)]
+    # The genuine carrier copied onto a partition read first: it verifies nothing there, and
+    # the genuine events on their own partition stay authenticated.
+    on_one = sealed_group([first, second], partition=1)
+    genuine = [Message(1, offset, None, value) for offset, value in enumerate(on_one)]
+    copied = Message(0, 0, None, on_one[0])
+    report = walk("t", [copied, *genuine], keys=TEST_DECIDER_KEYS)
+    assert [(b.partition, b.offset) for b in report.unauthenticated] == [(0, 0)]
+    assert "signature does not verify" in report.unauthenticated[0].reason
     # A seal placed after the event it lists (a copy of the carrier later in the log).
     bare = orjson.dumps({k: v for k, v in orjson.loads(first).items() if k != "seal"})
     seal = orjson.loads(first)["seal"]
