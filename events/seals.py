@@ -244,14 +244,9 @@ class SealedAt:
     partition: int
     offset: int
 
-    def covers(self, partition: int, offset: int) -> bool:
-        """Whether this seal authenticates an event at this place (same partition, not after)."""
-        return self.partition == partition and self.offset <= offset
 
-
-# A hash with the partition of a seal that lists it: the key of every record of seals. A seal
-# copied onto another partition gets a record of its own there, so it cannot take the place of
-# the genuine one, whichever partition a reader happens to read first.
+# A hash with the partition of a seal that lists it: the key of every record of seals, since a
+# seal authenticates events of its own partition only.
 SealKey = tuple[str, int]
 
 

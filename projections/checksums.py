@@ -19,7 +19,7 @@ SHARED_TABLES: Mapping[str, tuple[str, str]] = {
         'projection, topic, partition, "offset", reason, stream_id, stream_version, in_chain',
         'projection, topic, partition, "offset"',
     ),
-    "sealed_events": ('hash, partition, key_id, "offset"', "hash, partition"),
+    "sealed_events": ('hash, key_id, partition, "offset"', "hash"),
 }
 
 

@@ -29,9 +29,9 @@ async def load_seals(conn: asyncpg.Connection, hashes: Iterable[str]) -> dict[Se
 async def copy_seals(conn: asyncpg.Connection, book: SealBook) -> None:
     """Store a batch's verified seals in bulk (COPY).
 
-    A hash stored already for its partition (a seal copied onto the log again) fails the COPY
-    with a unique violation, an event's error, so the batch is redone event by event, which
-    keeps the first.
+    A hash stored already (a seal copied onto the log again, on its own partition: anywhere
+    else it does not verify) fails the COPY with a unique violation, an event's error, so the
+    batch is redone event by event, which keeps the first.
     """
     rows = [
         (bytes.fromhex(h), at.key_id, at.partition, at.offset) for (h, _), at in book.sealed.items()
@@ -43,12 +43,10 @@ async def copy_seals(conn: asyncpg.Connection, book: SealBook) -> None:
 
 
 async def save_seal(conn: asyncpg.Connection, seal: Seal, partition: int, offset: int) -> None:
-    """Store one verified seal, keeping the first seal of a hash listed before on its
-    partition."""
+    """Store one verified seal, keeping the first seal of a hash listed before."""
     await conn.execute(
         'INSERT INTO sealed_events (hash, key_id, partition, "offset") '
-        "SELECT h, $2, $3, $4 FROM unnest($1::bytea[]) AS h ON CONFLICT (hash, partition) "
-        "DO NOTHING",
+        "SELECT h, $2, $3, $4 FROM unnest($1::bytea[]) AS h ON CONFLICT (hash) DO NOTHING",
         [bytes.fromhex(h) for h in seal.hashes],
         seal.key_id,
         partition,

@@ -4,12 +4,10 @@
 -- before its offset, so events of later batches, after a restart or in a replay, find their
 -- seal. Rebuilt from the log like every read model: a replay writes the same rows. The hash is
 -- kept as its 32 bytes: a bytea key costs PostgreSQL about half of a 64-character text one.
--- One row per hash and partition: a genuine seal copied onto another partition cannot take
--- the place of the genuine one, whichever partition a projector reads first.
+-- A seal signs its partition, so a hash is sealed on one partition only: the hash is the key.
 CREATE TABLE sealed_events (
-    hash      bytea   NOT NULL,
-    partition integer NOT NULL,
+    hash      bytea   PRIMARY KEY,
     key_id    text    NOT NULL,
-    "offset"  bigint  NOT NULL,
-    PRIMARY KEY (hash, partition)
+    partition integer NOT NULL,
+    "offset"  bigint  NOT NULL
 );
