@@ -34,6 +34,7 @@ from events.seals import (
     InvalidSeal,
     Seal,
     SealBook,
+    SealKey,
     unauthenticated_reason,
     verified_seal,
 )
@@ -154,10 +155,10 @@ async def apply_in_bulk(
     # The chain check recomputes every hash, so a seal's first hash compared with its carrier's
     # stored hash above is compared with its content.
     heads = extend_heads(docs, envelopes, await load_heads(conn, {e.stream_id for e in envelopes}))
-    await require_sealed(conn, messages, envelopes, seals)
+    met = await require_sealed(conn, messages, envelopes, seals)
     await write_batch(conn, envelopes)
     await save_heads(conn, heads)
-    await copy_seals(conn, seals)
+    await copy_seals(conn, seals, met)
 
 
 def batch_seals(messages: Sequence[Message], docs: Sequence[Any], keys: DeciderKeys) -> SealBook:
@@ -175,22 +176,28 @@ async def require_sealed(
     messages: Sequence[Message],
     envelopes: Sequence[Envelope],
     seals: SealBook,
-) -> None:
+) -> set[SealKey]:
     """Raise NeedsCare unless every event is authenticated by this batch's seals or stored ones
-    (one query, for the events whose seal came in an earlier batch)."""
+    (one query, for the events whose seal came in an earlier batch); the seal keys of the
+    events this batch's own seals authenticate."""
     sealed = seals.sealed
     missing = []
+    met = set()  # the hashes this batch's seals list and its events hold: not worth storing
     for m, e in zip(messages, envelopes, strict=True):
-        at = sealed.get((e.hash, m.partition))  # `SealBook.authenticates`, inlined
+        key = (e.hash, m.partition)
+        at = sealed.get(key)  # `SealBook.authenticates`, inlined
         if at is None or at.offset > m.offset:
             missing.append((m, e.hash))
+        else:
+            met.add(key)
     if not missing:
-        return
+        return met
     stored = await load_seals(conn, (h for _, h in missing))
     for message, event_hash in missing:
         at = stored.get((event_hash, message.partition))
         if at is None or at.offset > message.offset:
             raise NeedsCare
+    return met
 
 
 async def _apply_one(

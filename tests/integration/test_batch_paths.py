@@ -351,3 +351,28 @@ async def test_events_no_trusted_decider_sealed_are_refused_the_same_way_on_both
     assert "first hash is not the hash of the event that carries it" in reasons[2]
     assert [o["owner_team"] for o in owners] == ["ppcw"]  # the genuine owners, after forgeries
     assert {v["stream_version"] for v in versions} == {1, 3}  # the inspection; each rec's last
+
+
+async def test_events_whose_seal_came_in_an_earlier_batch_find_it_in_the_table(
+    settings: Settings,
+) -> None:
+    messages = every_kind_of_event().messages(seal_every=7)
+    stored = {}
+    for size in (5, len(messages)):
+        own = dataclasses.replace(settings, db_schema=f"paths_{uuid.uuid4().hex[:8]}")
+        pool = await create_pool(own)
+        try:
+            await migrate(pool)
+            async with pool.acquire() as conn:
+                for start in range(0, len(messages), size):
+                    batch = messages[start : start + size]
+                    result = await apply_batch(
+                        conn, RECOMMENDATIONS, "t", batch, keys=TEST_DECIDER_KEYS
+                    )
+                    assert (result.applied, result.failed) == (len(batch), 0)
+                stored[size] = await conn.fetchval("SELECT count(*) FROM sealed_events")
+        finally:
+            await pool.close()
+    # Batches of 5 cut most seals of 7 from some of their events: those hashes wait in the
+    # table. One batch holds every seal with its events: nothing needs keeping.
+    assert stored[5] > 0 and stored[len(messages)] == 0
