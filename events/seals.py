@@ -244,29 +244,31 @@ class SealedAt:
     partition: int
     offset: int
 
-
-# A hash with the partition of a seal that lists it: the key of every record of seals, since a
-# seal authenticates events of its own partition only.
-SealKey = tuple[str, int]
+    def covers(self, partition: int, offset: int) -> bool:
+        """Whether this seal authenticates an event at this place (same partition, not after)."""
+        return self.partition == partition and self.offset <= offset
 
 
 class SealBook:
-    """Hashes listed by verified seals: per partition, the first seal there that listed each."""
+    """Hashes listed by verified seals, each with the first seal that listed it.
+
+    Keyed by hash alone: a seal signs its partition, so valid seals list a hash on one
+    partition only, and partitions are read in offset order, so the first is the earliest.
+    """
 
     def __init__(self) -> None:
-        self.sealed: dict[SealKey, SealedAt] = {}
+        self.sealed: dict[str, SealedAt] = {}
 
     def add(self, seal: Seal, partition: int, offset: int) -> None:
-        """Record a verified seal's hashes (one listed before on this partition keeps its seal;
-        partitions are read in offset order, so that one is the earliest)."""
+        """Record a verified seal's hashes (a hash listed before keeps its first seal)."""
         at = SealedAt(seal.key_id, partition, offset)
         for h in seal.hashes:
-            self.sealed.setdefault((h, partition), at)
+            self.sealed.setdefault(h, at)
 
     def authenticates(self, event_hash: str, partition: int, offset: int) -> bool:
         """Whether a recorded seal authenticates the event with this hash at this place."""
-        at = self.sealed.get((event_hash, partition))
-        return at is not None and at.offset <= offset
+        at = self.sealed.get(event_hash)
+        return at is not None and at.covers(partition, offset)
 
 
 def unauthenticated_reason(own_seal: InvalidSeal | None, partition: int) -> str:
@@ -289,7 +291,7 @@ class SealCheck:
 
     def __init__(self, keys: DeciderKeys) -> None:
         self.keys = keys
-        self._pending: dict[SealKey, SealedAt] = {}
+        self._pending: dict[str, SealedAt] = {}
 
     def refusal(self, doc: Any, partition: int, offset: int) -> str | None:
         """Why the decoded event at this place is not authenticated, or None when it is."""
@@ -310,9 +312,9 @@ class SealCheck:
             else:
                 sealed_here = SealedAt(seal.key_id, partition, offset)
                 for h in seal.hashes:
-                    self._pending.setdefault((h, partition), sealed_here)
-        at = self._pending.get((own_hash, partition))
-        if at is None or at.offset > offset:
+                    self._pending.setdefault(h, sealed_here)
+        at = self._pending.get(own_hash)
+        if at is None or not at.covers(partition, offset):
             return unauthenticated_reason(own_seal, partition)
-        del self._pending[own_hash, partition]
+        del self._pending[own_hash]
         return None

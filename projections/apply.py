@@ -34,7 +34,6 @@ from events.seals import (
     InvalidSeal,
     Seal,
     SealBook,
-    SealKey,
     unauthenticated_reason,
     verified_seal,
 )
@@ -176,26 +175,25 @@ async def require_sealed(
     messages: Sequence[Message],
     envelopes: Sequence[Envelope],
     seals: SealBook,
-) -> set[SealKey]:
+) -> set[str]:
     """Raise NeedsCare unless every event is authenticated by this batch's seals or stored ones
-    (one query, for the events whose seal came in an earlier batch); the seal keys of the
-    events this batch's own seals authenticate."""
+    (one query, for the events whose seal came in an earlier batch); the hashes of the events
+    this batch's own seals authenticate."""
     sealed = seals.sealed
     missing = []
     met = set()  # the hashes this batch's seals list and its events hold: not worth storing
     for m, e in zip(messages, envelopes, strict=True):
-        key = (e.hash, m.partition)
-        at = sealed.get(key)  # `SealBook.authenticates`, inlined
-        if at is None or at.offset > m.offset:
+        at = sealed.get(e.hash)  # `SealBook.authenticates`, inlined: once per event
+        if at is None or at.partition != m.partition or at.offset > m.offset:
             missing.append((m, e.hash))
         else:
-            met.add(key)
+            met.add(e.hash)
     if not missing:
         return met
     stored = await load_seals(conn, (h for _, h in missing))
     for message, event_hash in missing:
-        at = stored.get((event_hash, message.partition))
-        if at is None or at.offset > message.offset:
+        at = stored.get(event_hash)
+        if at is None or not at.covers(message.partition, message.offset):
             raise NeedsCare
     return met
 

@@ -18,23 +18,19 @@ from collections.abc import Iterable
 
 import asyncpg
 
-from events.seals import Seal, SealBook, SealedAt, SealKey
+from events.seals import Seal, SealBook, SealedAt
 
 
-async def load_seals(conn: asyncpg.Connection, hashes: Iterable[str]) -> dict[SealKey, SealedAt]:
-    """The stored seals listing any of these hashes (hex, as events carry them; one query), by
-    hash and partition."""
+async def load_seals(conn: asyncpg.Connection, hashes: Iterable[str]) -> dict[str, SealedAt]:
+    """The stored seals listing any of these hashes (hex, as events carry them; one query)."""
     rows = await conn.fetch(
         'SELECT hash, key_id, partition, "offset" FROM sealed_events WHERE hash = ANY($1::bytea[])',
         [bytes.fromhex(h) for h in hashes],
     )
-    return {
-        (r["hash"].hex(), r["partition"]): SealedAt(r["key_id"], r["partition"], r["offset"])
-        for r in rows
-    }
+    return {r["hash"].hex(): SealedAt(r["key_id"], r["partition"], r["offset"]) for r in rows}
 
 
-async def copy_seals(conn: asyncpg.Connection, book: SealBook, met: set[SealKey]) -> None:
+async def copy_seals(conn: asyncpg.Connection, book: SealBook, met: set[str]) -> None:
     """Store the hashes a batch's verified seals list but whose events it did not hold (`met`:
     the ones it did), in bulk (COPY).
 
@@ -43,9 +39,9 @@ async def copy_seals(conn: asyncpg.Connection, book: SealBook, met: set[SealKey]
     batch is redone event by event, which keeps the first.
     """
     rows = [
-        (bytes.fromhex(k[0]), at.key_id, at.partition, at.offset)
-        for k, at in book.sealed.items()
-        if k not in met
+        (bytes.fromhex(h), at.key_id, at.partition, at.offset)
+        for h, at in book.sealed.items()
+        if h not in met
     ]
     if rows:
         await conn.copy_records_to_table(
@@ -67,5 +63,5 @@ async def save_seal(conn: asyncpg.Connection, seal: Seal, partition: int, offset
 
 async def is_sealed(conn: asyncpg.Connection, event_hash: str, partition: int, offset: int) -> bool:
     """Whether a stored seal authenticates the event with this hash at this place."""
-    at = (await load_seals(conn, [event_hash])).get((event_hash, partition))
-    return at is not None and at.offset <= offset
+    at = (await load_seals(conn, [event_hash])).get(event_hash)
+    return at is not None and at.covers(partition, offset)
