@@ -1,6 +1,7 @@
 """The stack's processes as the benchmarks see them: started, and their peak memory."""
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -36,6 +37,22 @@ def peak_rss_mb(pid: int | None) -> float | None:
         if line.startswith("VmHWM:"):
             return round(int(line.split()[1]) / 1024, 1)
     return None
+
+
+def cpu_seconds(pid: int | None, *, children: bool = True) -> float | None:
+    """CPU time (user + system) a live process has used, with its live child processes'
+    (the decider's signature helper); None when it is not running."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    ticks = int(fields[11]) + int(fields[12])
+    own = ticks / os.sysconf("SC_CLK_TCK")
+    if not children:
+        return own
+    return own + sum(cpu_seconds(child, children=False) or 0.0 for child in _children(pid))
 
 
 def _children(pid: int) -> list[int]:

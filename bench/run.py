@@ -20,7 +20,7 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from bench.generate import commands
-from bench.processes import peak_rss_mb, start_component
+from bench.processes import cpu_seconds, peak_rss_mb, start_component
 from bench.queries import under_ingest
 from infra.database import analyze, create_pool, migrate, quote_schema
 from infra.kafka_clients import (
@@ -53,10 +53,15 @@ async def decide(
         warm = parse_command_bytes(lines[0])
         await gateway.submit([warm], timeout=120)  # the decider is up and assigned
         rest = [parse_command_bytes(line) for line in lines[1:]]
+        # CPU as well as wall time: on a shared machine it varies far less between runs.
+        own_before = cpu_seconds(decider.pid, children=False) or 0.0
+        all_before = cpu_seconds(decider.pid) or 0.0
         started = time.perf_counter()
         await gateway.send(rest)
         outcomes = await gateway.wait_for([c.command_id for c in rest], timeout=3600)
         seconds = time.perf_counter() - started
+        own_cpu = (cpu_seconds(decider.pid, children=False) or 0.0) - own_before
+        all_cpu = (cpu_seconds(decider.pid) or 0.0) - all_before
         decider_peak = peak_rss_mb(decider.pid)
     finally:
         await gateway.stop()
@@ -69,6 +74,8 @@ async def decide(
         "decide_accepted": accepted,
         "decide_seconds": round(seconds, 2),
         "decide_per_s": round(len(rest) / seconds, 1),
+        "decide_cpu_us_per_command": round(own_cpu / len(rest) * 1e6, 1),
+        "decide_helper_cpu_us_per_command": round((all_cpu - own_cpu) / len(rest) * 1e6, 1),
     }
 
 

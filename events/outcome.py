@@ -31,7 +31,8 @@ class Outcome(BaseModel):
 
     `principal` and `command_digest` say whose command, with which payload, this outcome
     answers (services/domain/idempotency.py). Both are None on outcomes written before they
-    existed and on outcomes of messages too malformed to name a sender.
+    existed and on outcomes of messages too malformed, or not authenticated enough, to name a
+    sender. `key_id` names the key whose signature the decider verified.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -48,3 +49,5 @@ class Outcome(BaseModel):
     recorded_at: datetime
     principal: Principal | None = None
     command_digest: Sha256 | None = None
+    # The key that signed the command (events/signing.py), when its signature verified.
+    key_id: str | None = None

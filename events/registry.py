@@ -10,6 +10,7 @@ from events.committee import CommitteeUpdateRecorded
 from events.envelope import Envelope, EventData
 from events.inspection import InspectionPublished
 from events.integrity import HASH_FIELD, seal_document
+from events.keys import SigningKeyRegistered, SigningKeyRevoked
 from events.outcome import Outcome
 from events.recommendation import (
     ClosureProposed,
@@ -33,6 +34,8 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         ClosureProposed,
         InspectorateDecisionRecorded,
         CommitteeUpdateRecorded,
+        SigningKeyRegistered,
+        SigningKeyRevoked,
     )
 }
 

@@ -3,6 +3,7 @@
 from events.types import Kind
 
 COMMITTEE_PREFIX = "committee:"
+KEY_PREFIX = "key:"
 
 
 def recommendation_id(inspection_id: str, kind: Kind, number: int) -> str:
@@ -14,6 +15,14 @@ def recommendation_id(inspection_id: str, kind: Kind, number: int) -> str:
 def committee_stream_id(committee: str) -> str:
     """The stream id of a committee's reporting points."""
     return f"{COMMITTEE_PREFIX}{committee}"
+
+
+def key_stream_id(key_id: str) -> str:
+    """The stream id of a signing key: its registration and revocation.
+
+    Holds no "/", so `partition_key` keys it by the whole id and `inspection_of` gives None.
+    """
+    return f"{KEY_PREFIX}{key_id}"
 
 
 def partition_key(stream_id: str) -> bytes:

@@ -181,6 +181,9 @@ class Settings:
     kafka_username: str | None = None
     kafka_password_file: Path | None = None
     kafka_ca_file: Path | None = None
+    # Gateway public keys (base64) the decider trusts as anchors; empty: this home's gateway
+    # key (services/decider/keys.py). For a decider that does not share RECTRACK_HOME.
+    gateway_public_keys: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -210,6 +213,9 @@ class Settings:
             kafka_username=e.get("RECTRACK_KAFKA_USERNAME") or None,
             kafka_password_file=_path(e, "RECTRACK_KAFKA_PASSWORD_FILE"),
             kafka_ca_file=_path(e, "RECTRACK_KAFKA_CA_FILE"),
+            gateway_public_keys=tuple(
+                k.strip() for k in e.get("RECTRACK_GATEWAY_PUBLIC_KEYS", "").split(",") if k.strip()
+            ),
         )
 
     @property
@@ -294,6 +300,21 @@ class Settings:
         if self.external_database_url:
             return redact_url(self.external_database_url)
         return f"postgresql://{APP_ROLE}:{REDACTED}@127.0.0.1:{self.pg_port}/{APP_DATABASE}"
+
+    @property
+    def keys_dir(self) -> Path:
+        """The stack's own signing keys (0700; each private key 0600)."""
+        return self.home / "keys"
+
+    @property
+    def gateway_key_file(self) -> Path:
+        """The private key the API and the CLI sign every command with."""
+        return self.keys_dir / "gateway.key"
+
+    @property
+    def decider_key_file(self) -> Path:
+        """The decider's private key."""
+        return self.keys_dir / "decider.key"
 
     @property
     def api_url(self) -> str:

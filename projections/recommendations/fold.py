@@ -13,6 +13,7 @@ from typing import Any
 from events.committee import CommitteeUpdateRecorded
 from events.envelope import Envelope
 from events.inspection import InspectionPublished
+from events.keys import SigningKeyRegistered, SigningKeyRevoked
 from events.recommendation import (
     ClosureProposed,
     EvidenceSubmitted,
@@ -215,6 +216,8 @@ def _apply(batch: _Batch, e: Envelope) -> None:
         )
     elif isinstance(data, RecommendationIssued):
         _issue(batch, e, data)
+    elif isinstance(data, SigningKeyRegistered | SigningKeyRevoked):
+        pass  # only its event_log row, as project.py
     else:
         rec_id = getattr(data, "recommendation_id", None)
         if rec_id is None:

@@ -5,6 +5,7 @@ from functools import singledispatch
 from events.committee import CommitteeUpdateRecorded
 from events.envelope import Envelope, EventData
 from events.inspection import InspectionPublished
+from events.keys import SigningKeyRegistered, SigningKeyRevoked
 from events.recommendation import (
     ClosureProposed,
     EvidenceSubmitted,
@@ -107,6 +108,13 @@ def _touch(e: Envelope, rec_id: str, assignments: str = "", *values: object) -> 
 @singledispatch
 def _project(data: EventData, e: Envelope) -> list[Statement]:
     raise TypeError(f"no projection for {type(data).__name__}")
+
+
+@_project.register
+def _(data: SigningKeyRegistered | SigningKeyRevoked, e: Envelope) -> list[Statement]:
+    # The key registry lives in the log (the decider folds it); the read model keeps only
+    # the events' event_log rows, where "who could sign for which team when" can be asked.
+    return []
 
 
 @_project.register

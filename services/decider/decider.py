@@ -7,7 +7,7 @@ co-partitioned, is the single writer of the same partition of the events topic.
 import asyncio
 import base64
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
@@ -16,24 +16,44 @@ import structlog
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import TopicPartition
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from events.outcome import Outcome
 from events.registry import UnreadableEvent, dump_outcome, parse_event, parse_outcome, seal_and_dump
+from events.signing import NotSigned, SignedCommand, load_public_key, parse_signed_command, verify
 from events.streams import partition_key
 from events.topics import Message, Topics
 from infra.retry import retry_delay
 from services.decider.memory import DeciderState
 from services.decider.ports import Appended, EventProducer, LogReader
-from services.domain.commands import Command, InvalidCommand, parse_command_bytes
+from services.decider.verifier import BatchVerifier, Job
+from services.domain.authentication import (
+    ActorMismatch,
+    Unauthenticated,
+    claimed_command_id,
+    command_of,
+    misregistered_anchor,
+    signing_key,
+)
+from services.domain.commands import Command, InvalidCommand
 from services.domain.decide import Accepted, decide
 from services.domain.envelopes import inspection_for, new_envelope
 from services.domain.idempotency import Claim, command_digest, same_command
 from services.domain.rejections import Reason
+from services.domain.state import KeyState
 
 log = structlog.get_logger(__name__)
 
 Clock = Callable[[], datetime]
 IdFactory = Callable[[], UUID]
+
+
+def _read_wire(value: bytes) -> SignedCommand | NotSigned:
+    """The signed command a message holds, or why it holds none (raised later, in order)."""
+    try:
+        return parse_signed_command(value)
+    except NotSigned as exc:
+        return exc
 
 
 def utc_now() -> datetime:
@@ -51,6 +71,8 @@ class Decider:
         log_reader: LogReader,
         *,
         partitions: int,
+        anchors: Mapping[str, KeyState] | None = None,
+        verifier: BatchVerifier | None = None,
         clock: Clock = utc_now,
         new_id: IdFactory = uuid4,
     ) -> None:
@@ -60,6 +82,11 @@ class Decider:
         self.partitions = partitions
         self.clock = clock
         self.new_id = new_id
+        # Keys trusted by configuration (services/domain/authentication.py), by key id.
+        self.anchors: Mapping[str, KeyState] = dict(anchors or {})
+        self._public_keys: dict[bytes, Ed25519PublicKey] = {}
+        # Verifies large batches' signatures in a helper process (None: all in this one).
+        self.verifier = verifier
         self.state = DeciderState()
         self._unconfirmed: list[asyncio.Future[Appended]] = []
         self._all_partitions = list(range(partitions))
@@ -100,7 +127,14 @@ class Decider:
         """
         try:
             await self.catch_up(self._all_partitions)
-            outcomes = [await self._handle_one(m) for m in messages]
+            wires = [_read_wire(m.value) for m in messages]
+            jobs = await self._verify_beside(wires)
+            outcomes = [
+                await self._handle_one(m, wire, jobs.get(i))
+                for i, (m, wire) in enumerate(zip(messages, wires, strict=True))
+            ]
+            if self.verifier is not None:
+                self.verifier.finish()
             await self._confirm(self.topics.events)
             for outcome in outcomes:
                 await self._publish_outcome(outcome)
@@ -109,6 +143,8 @@ class Decider:
         except BaseException:
             self.state = DeciderState()
             self._unconfirmed = []
+            if self.verifier is not None:
+                self.verifier.finish()
             raise
 
     async def _confirm(self, topic: str) -> None:
@@ -178,11 +214,67 @@ class Decider:
         if outcome.status == "rejected":
             self.state.remember(outcome)  # which keeps neither reuse refusals nor anonymous ones
 
-    async def _handle_one(self, message: Message) -> Outcome:
+    async def _verify_beside(
+        self, wires: Sequence[SignedCommand | NotSigned]
+    ) -> dict[int, tuple[int, bytes]]:
+        """Hand the batch's signatures to the helper process, for keys known at its start.
+
+        Returns, per message index, (job index, public key): the helper's answer counts only
+        if the key the command names still has that public key when the command's turn
+        comes (services/decider/verifier.py).
+        """
+        if self.verifier is None:
+            return {}
+        jobs: list[Job] = []
+        placed: dict[int, tuple[int, bytes]] = {}
+        for index, wire in enumerate(wires):
+            if isinstance(wire, NotSigned):
+                continue
+            try:
+                key = signing_key(wire.key_id, self.state.streams, self.anchors)
+            except Unauthenticated:
+                continue  # unknown now; perhaps registered earlier in this batch: see then
+            placed[index] = (len(jobs), key.public_key)
+            jobs.append((key.public_key, wire.signature, wire.payload.encode("utf-8")))
+        return placed if await self.verifier.submit(jobs) else {}
+
+    async def _handle_one(
+        self,
+        message: Message,
+        wire: SignedCommand | NotSigned,
+        job: tuple[int, bytes] | None = None,
+    ) -> Outcome:
         try:
-            command = parse_command_bytes(message.value)
+            if isinstance(wire, NotSigned):
+                raise wire
+            key = signing_key(wire.key_id, self.state.streams, self.anchors)
+            verified = None
+            if self.verifier is not None and job is not None and job[1] == key.public_key:
+                verified = self.verifier.verified(job[0])
+            if verified is None:
+                verified = self._verifies(wire, key)
+            if not verified:
+                raise Unauthenticated(f"the signature does not verify with key {key.key_id}")
+            command = command_of(wire, key)
+        except (NotSigned, Unauthenticated) as exc:
+            return await self._refuse(message, Reason.UNAUTHENTICATED, str(exc))
+        except ActorMismatch as exc:
+            return await self._refuse(
+                message, Reason.ACTOR_MISMATCH, str(exc), exc.command, key.key_id
+            )
         except InvalidCommand as exc:
             return await self._reject_malformed(message, exc)
+        return await self._handle_command(message, command, wire)
+
+    def _verifies(self, signed: SignedCommand, key: KeyState) -> bool:
+        public = self._public_keys.get(key.public_key)
+        if public is None:  # loaded once per key, not per command
+            public = self._public_keys[key.public_key] = load_public_key(key.public_key)
+        return verify(public, signed.signature, signed.payload.encode("utf-8"))
+
+    async def _handle_command(
+        self, message: Message, command: Command, signed: SignedCommand
+    ) -> Outcome:
         # A command's stream id is derived anew on each read; derive it once per command.
         stream_id = command.stream_id
         claim = Claim(
@@ -190,7 +282,7 @@ class Decider:
         )
         first = self.state.first_claim(command.command_id)
         if first is None:
-            outcome = await self._decide(command, stream_id, message, claim)
+            outcome = await self._decide(command, stream_id, message, claim, signed)
             self.state.remember(outcome)
             self._log_command("command_decided", command, stream_id, outcome)
             return outcome
@@ -207,6 +299,7 @@ class Decider:
             command_type=command.type,
             stream_id=stream_id,
             sender=f"{command.actor.name} ({command.actor.team}, {command.actor.role})",
+            key_id=signed.key_id,
         )
         return self._rejected(
             command,
@@ -215,6 +308,7 @@ class Decider:
             "sender's, or one with another payload); nothing was appended: send this command "
             "with a new command_id",
             claim,
+            signed.key_id,
         )
 
     def _log_command(self, event: str, command: Command, stream_id: str, outcome: Outcome) -> None:
@@ -229,10 +323,16 @@ class Decider:
             stream_id=stream_id,
             status=outcome.status,
             reason=outcome.reason,
+            key_id=outcome.key_id,  # who signed it, for the audit trail of the logs
         )
 
     async def _decide(
-        self, command: Command, stream_id: str, message: Message, claim: Claim
+        self,
+        command: Command,
+        stream_id: str,
+        message: Message,
+        claim: Claim,
+        signed: SignedCommand,
     ) -> Outcome:
         home = self.home_partition(stream_id)
         if home != message.partition:
@@ -242,16 +342,17 @@ class Decider:
                 f"command for {stream_id} arrived on partition {message.partition}; "
                 f"key it by {partition_key(stream_id).decode()!r} (partition {home})",
                 claim,
+                signed.key_id,
             )
         stream = self.state.streams.get(stream_id)
-        verdict = decide(
+        verdict = misregistered_anchor(command, self.anchors) or decide(
             command,
             stream=stream,
             inspection=inspection_for(self.state.streams, command, stream_id),
             today=self._today(),
         )
         if not isinstance(verdict, Accepted):
-            return self._rejected(command, verdict.reason, verdict.detail, claim)
+            return self._rejected(command, verdict.reason, verdict.detail, claim, signed.key_id)
         unsealed = new_envelope(
             command,
             stream_id,
@@ -260,6 +361,7 @@ class Decider:
             event_id=self.new_id(),
             recorded_at=self.clock(),
             command_digest=claim.digest,
+            command_signature=signed.as_recorded(),
         )
         envelope, value = seal_and_dump(unsealed, self.state.heads.get(stream_id))
         self._unconfirmed.append(
@@ -283,7 +385,9 @@ class Decider:
     def _today(self) -> date:
         return self.clock().date()
 
-    def _rejected(self, command: Command, reason: Reason, detail: str, claim: Claim) -> Outcome:
+    def _rejected(
+        self, command: Command, reason: Reason, detail: str, claim: Claim, key_id: str
+    ) -> Outcome:
         return Outcome(
             command_id=command.command_id,
             correlation_id=command.correlation_id or command.command_id,
@@ -295,13 +399,54 @@ class Decider:
             recorded_at=self.clock(),
             principal=claim.principal,
             command_digest=claim.digest,
+            key_id=key_id,
         )
 
-    async def _reject_malformed(self, message: Message, exc: InvalidCommand) -> Outcome:
-        # A stable id for a message that has none, so a redelivery reuses it.
-        command_id = exc.command_id or uuid5(
-            NAMESPACE_URL, f"{self.topics.commands}/{message.partition}/{message.offset}"
+    async def _refuse(
+        self,
+        message: Message,
+        reason: Reason,
+        detail: str,
+        command: Command | None = None,
+        key_id: str | None = None,
+    ) -> Outcome:
+        """A message refused for who sent it: dead-lettered, answered, nothing appended.
+
+        The outcome names no sender (no principal), so it is never a record of its command
+        id: an unsigned or forged message cannot take an id from, nor answer, the real sender.
+        """
+        command_id = (
+            command.command_id if command is not None else claimed_command_id(message.value)
+        ) or self._position_id(message)
+        outcome = Outcome(
+            command_id=command_id,
+            correlation_id=command.correlation_id if command is not None else None,
+            status="rejected",
+            command_type=command.type if command is not None else None,
+            stream_id=command.stream_id if command is not None else None,
+            reason=reason.value,
+            detail=detail[:2000],
+            recorded_at=self.clock(),
+            key_id=key_id,
         )
+        await self._dead_letter(message, f"{reason.value}: {detail}")
+        log.warning(
+            "command_refused",
+            reason=reason.value,
+            command_id=str(command_id),
+            key_id=key_id,
+            partition=message.partition,
+            offset=message.offset,
+            detail=detail[:500],
+        )
+        return outcome
+
+    def _position_id(self, message: Message) -> UUID:
+        """A stable id for a message that has none, so a redelivery reuses it."""
+        return uuid5(NAMESPACE_URL, f"{self.topics.commands}/{message.partition}/{message.offset}")
+
+    async def _reject_malformed(self, message: Message, exc: InvalidCommand) -> Outcome:
+        command_id = exc.command_id or self._position_id(message)
         outcome = Outcome(
             command_id=command_id,
             status="rejected",

@@ -1,4 +1,9 @@
-"""Send commands to the commands topic and wait for their outcomes (API, load, demo)."""
+"""Send commands to the commands topic and wait for their outcomes (API, load, demo).
+
+Every command is signed with the gateway's key (services/decider/keys.py): the decider then
+takes the command's actor as given, because the API and the CLI authenticated it themselves
+(a bearer token; the author of a load file and the admin who loads it).
+"""
 
 import asyncio
 import time
@@ -12,9 +17,11 @@ from aiokafka.errors import KafkaError
 
 from events.outcome import Outcome, Principal
 from events.registry import parse_outcome
+from events.signing import Signer
 from events.streams import partition_key
 from infra.kafka_clients import durable_producer, groupless_consumer, topic_partitions
 from infra.settings import Settings
+from services.decider.keys import gateway_signer, self_registration_message
 from services.decider.outcome_book import KEEP_RECENT, OutcomeBook
 from services.domain.commands import Command, dump_command
 from services.domain.idempotency import Claim, answers, claim_of, principal_of
@@ -26,8 +33,9 @@ log = structlog.get_logger(__name__)
 class CommandGateway:
     """A producer for commands and a reader of outcomes, opened once per process."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, signer: Signer | None = None) -> None:
         self.settings = settings
+        self.signer = signer or gateway_signer(settings)
         self.producer: AIOKafkaProducer = durable_producer(settings)
         self.outcome_reader: AIOKafkaConsumer = groupless_consumer(settings)
         self.outcomes = OutcomeBook()
@@ -42,8 +50,15 @@ class CommandGateway:
         self._pump: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Connect, and follow the outcomes topic from its current end."""
+        """Connect, register the gateway's key, and follow the outcomes topic from its end.
+
+        The registration (services/domain/authentication.py) is sent at every start, always
+        the same command: the decider appends it once, for a key it trusts as an anchor, so
+        the log names the key before (or beside) the first command it signs.
+        """
         await self.producer.start()
+        key, value = self_registration_message(self.signer, "gateway")
+        await self.producer.send_and_wait(self.settings.topics.commands, value, key=key)
         await self.outcome_reader.start()
         topic = self.settings.topics.outcomes
         partitions = await topic_partitions(self.outcome_reader, topic)
@@ -97,7 +112,7 @@ class CommandGateway:
         futures = [
             await self.producer.send(
                 self.settings.topics.commands,
-                dump_command(c),
+                self.signer.sign(dump_command(c)),
                 key=partition_key(c.stream_id),
             )
             for c in commands
@@ -109,7 +124,7 @@ class CommandGateway:
         return self._senders.get(command_id) == principal
 
     async def send_raw(self, key: bytes | None, value: bytes) -> None:
-        """Append raw bytes to the commands topic (for other systems' producers and tests)."""
+        """Append raw bytes, unsigned, to the commands topic (tests of what others may send)."""
         await self.producer.send_and_wait(self.settings.topics.commands, value, key=key)
 
     async def wait_for(

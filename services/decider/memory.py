@@ -1,5 +1,6 @@
 """The decider's memory: every stream's state and head, and the outcome of each command seen."""
 
+import sys
 from dataclasses import dataclass, field
 from typing import cast
 from uuid import UUID
@@ -16,6 +17,7 @@ _OUTCOME_FIELDS = tuple(Outcome.model_fields)
 _PRINCIPAL = _OUTCOME_FIELDS.index("principal")
 _DIGEST = _OUTCOME_FIELDS.index("command_digest")
 _STREAM = _OUTCOME_FIELDS.index("stream_id")
+_KEY_ID = _OUTCOME_FIELDS.index("key_id")
 
 PrincipalKey = tuple[str, str, str, Actor | None]
 
@@ -52,6 +54,8 @@ class DeciderState:
             )
         if outcome.command_digest is not None:
             values[_DIGEST] = bytes.fromhex(outcome.command_digest)
+        if outcome.key_id is not None:  # one string per key, not one per command
+            values[_KEY_ID] = sys.intern(outcome.key_id)
         return tuple(values)
 
     def remember(self, outcome: Outcome) -> None:
@@ -107,6 +111,7 @@ class DeciderState:
             recorded_at=envelope.recorded_at,
             principal=self.principal(envelope.actor, envelope.loaded_by),
             command_digest=envelope.command_digest,
+            key_id=envelope.command_signature.key_id if envelope.command_signature else None,
         )
         self.outcomes[envelope.command_id] = self._compact(outcome)
         return outcome

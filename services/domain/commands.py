@@ -12,7 +12,8 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from events.envelope import Actor
-from events.streams import committee_stream_id, recommendation_id
+from events.signing import KeyId, KeyKind, PublicKeyText, decode_public_key, key_id_of
+from events.streams import committee_stream_id, key_stream_id, recommendation_id
 from events.types import (
     BusinessDate,
     Decision,
@@ -147,6 +148,31 @@ class RecordCommitteeUpdate(CommandData):
     title: ShortText
 
 
+class RegisterSigningKey(CommandData):
+    """Register a public key to a principal (admin only): commands it signs act as them.
+
+    A `team` key's commands act as its principal and nobody else; a `gateway` key may assert
+    any actor (for the API and the CLI, which authenticate people themselves); a `decider`
+    key signs no command but its own registration. See events/signing.py.
+    """
+
+    public_key: PublicKeyText
+    principal: ActorInput
+    kind: KeyKind = "team"
+
+    @property
+    def key_id(self) -> str:
+        """The id of the key being registered."""
+        return key_id_of(decode_public_key(self.public_key))
+
+
+class RevokeSigningKey(CommandData):
+    """Revoke a key (admin only): every command it signs from now on is refused."""
+
+    key_id: KeyId
+    reason: LongText
+
+
 COMMAND_TYPES: dict[str, type[CommandData]] = {
     cls.__name__: cls
     for cls in (
@@ -159,6 +185,8 @@ COMMAND_TYPES: dict[str, type[CommandData]] = {
         ProposeClosure,
         RecordInspectorateDecision,
         RecordCommitteeUpdate,
+        RegisterSigningKey,
+        RevokeSigningKey,
     )
 }
 
@@ -172,6 +200,8 @@ CommandType = Literal[
     "ProposeClosure",
     "RecordInspectorateDecision",
     "RecordCommitteeUpdate",
+    "RegisterSigningKey",
+    "RevokeSigningKey",
 ]
 
 
@@ -205,6 +235,10 @@ def stream_id_of(data: CommandData) -> str:
             return recommendation_id(data.inspection_id, data.kind, data.number)
         case RecordCommitteeUpdate():
             return committee_stream_id(data.committee)
+        case RegisterSigningKey():
+            return key_stream_id(data.key_id)
+        case RevokeSigningKey():
+            return key_stream_id(data.key_id)
     rec_id: str = getattr(data, "recommendation_id")  # noqa: B009 - every other command has one
     return rec_id
 
@@ -283,17 +317,26 @@ def _people(doc: dict[Any, Any], errors: list[dict[str, str]]) -> dict[str, Acto
     return people
 
 
-def parse_command_bytes(raw: bytes) -> Command:
-    """Parse a command from wire bytes (JSON), refusing oversized input."""
+def command_document(raw: bytes) -> Any:
+    """The decoded JSON of a command's bytes, refusing oversized input and bytes not JSON."""
     if len(raw) > MAX_COMMAND_BYTES:
         raise InvalidCommand(
             [{"field": "(command)", "reason": f"larger than {MAX_COMMAND_BYTES} bytes"}]
         )
     try:
-        doc: Any = orjson.loads(raw)
+        return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidCommand([{"field": "(command)", "reason": f"not JSON: {exc}"}]) from exc
-    return parse_command(doc)
+
+
+def parse_command_bytes(raw: bytes) -> Command:
+    """Parse a command from wire bytes (JSON), refusing oversized input."""
+    return parse_command(command_document(raw))
+
+
+def salvage_command_id(doc: object) -> UUID | None:
+    """The command id a document names, if it names a valid one (for refusals' outcomes)."""
+    return _salvage_command_id(doc)
 
 
 def dump_command(command: Command) -> bytes:

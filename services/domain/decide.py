@@ -4,8 +4,9 @@ from dataclasses import dataclass
 from datetime import date
 
 from events.committee import CommitteeUpdateRecorded
-from events.envelope import EventData
+from events.envelope import Actor, EventData
 from events.inspection import InspectionPublished
+from events.keys import SigningKeyRegistered, SigningKeyRevoked
 from events.recommendation import (
     ClosureProposed,
     EvidenceSubmitted,
@@ -23,7 +24,9 @@ from services.domain.commands import (
     PublishInspection,
     RecordCommitteeUpdate,
     RecordInspectorateDecision,
+    RegisterSigningKey,
     ReportProgress,
+    RevokeSigningKey,
     SetTargetDate,
     SubmitEvidence,
 )
@@ -33,6 +36,7 @@ from services.domain.state import (
     AnyState,
     CommitteeState,
     InspectionState,
+    KeyState,
     RecommendationState,
 )
 
@@ -166,6 +170,10 @@ def _decide_data(
             return _record_decision(command, data, stream)
         case RecordCommitteeUpdate():
             return _record_committee_update(command, data, stream)
+        case RegisterSigningKey():
+            return _register_key(data, stream)
+        case RevokeSigningKey():
+            return _revoke_key(data, stream)
     raise TypeError(f"no rule for {type(data).__name__}")
 
 
@@ -258,3 +266,25 @@ def _record_committee_update(
             f"{data.committee} already has an update for {data.meeting_date}",
         )
     return CommitteeUpdateRecorded(**data.model_dump())
+
+
+def _register_key(data: RegisterSigningKey, stream: AnyState | None) -> EventData:
+    # Once per key, revoked or not: a revoked key never comes back, a new one is registered.
+    if stream is not None:
+        raise _Rule(Reason.KEY_ALREADY_REGISTERED, f"key {data.key_id} is already registered")
+    principal = data.principal
+    return SigningKeyRegistered(
+        key_id=data.key_id,
+        public_key=data.public_key,
+        principal=Actor(name=principal.name, team=principal.team, role=principal.role),
+        kind=data.kind,
+        source=data.source,
+    )
+
+
+def _revoke_key(data: RevokeSigningKey, stream: AnyState | None) -> EventData:
+    if not isinstance(stream, KeyState):
+        raise _Rule(Reason.KEY_NOT_FOUND, f"no key {data.key_id} is registered")
+    if stream.revoked:
+        raise _Rule(Reason.KEY_ALREADY_REVOKED, f"key {data.key_id} is already revoked")
+    return SigningKeyRevoked(key_id=data.key_id, reason=data.reason, source=data.source)

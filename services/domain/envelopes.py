@@ -4,7 +4,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from uuid import UUID
 
-from events.envelope import Envelope
+from events.envelope import CommandSignature, Envelope
 from events.registry import current_version, event_type_name
 from events.streams import inspection_of
 from services.domain.commands import Command
@@ -30,11 +30,13 @@ def new_envelope(
     event_id: UUID,
     recorded_at: datetime,
     command_digest: str | None = None,
+    command_signature: CommandSignature | None = None,
 ) -> Envelope:
     """The accepted command's event, at its stream's next version; not yet sealed.
 
     `command_digest` (services/domain/idempotency.py) goes into the event so that a decider
-    rebuilt from the log still knows what payload the command id was first used with.
+    rebuilt from the log still knows what payload the command id was first used with;
+    `command_signature` (events/signing.py), so that anyone can later prove who asked for it.
     """
     event_type = event_type_name(verdict.event)
     return Envelope(
@@ -50,5 +52,6 @@ def new_envelope(
         actor=command.actor,
         loaded_by=command.loaded_by,
         command_digest=command_digest,
+        command_signature=command_signature,
         data=verdict.event,
     )

@@ -6,6 +6,7 @@ from typing import Any
 from events.committee import CommitteeUpdateRecorded
 from events.envelope import Envelope, EventData
 from events.inspection import InspectionPublished
+from events.keys import SigningKeyRegistered, SigningKeyRevoked
 from events.recommendation import (
     ClosureProposed,
     EvidenceSubmitted,
@@ -15,10 +16,12 @@ from events.recommendation import (
     RecommendationIssued,
     TargetDateSet,
 )
+from events.signing import decode_public_key
 from services.domain.state import (
     AnyState,
     CommitteeState,
     InspectionState,
+    KeyState,
     RecommendationState,
 )
 
@@ -115,3 +118,21 @@ def _(data: CommitteeUpdateRecorded, state: AnyState | None, advance: Advance) -
     return CommitteeState(
         committee=data.committee, meeting_dates=(*dates, data.meeting_date), **advance
     )
+
+
+@_apply.register
+def _(data: SigningKeyRegistered, state: AnyState | None, advance: Advance) -> AnyState:
+    return KeyState(
+        key_id=data.key_id,
+        public_key=decode_public_key(data.public_key),
+        principal=data.principal,
+        kind=data.kind,
+        **advance,
+    )
+
+
+@_apply.register
+def _(data: SigningKeyRevoked, state: AnyState | None, advance: Advance) -> AnyState:
+    if not isinstance(state, KeyState):
+        raise TypeError("a key revoked before it was registered")
+    return state.model_copy(update={"revoked": True, **advance})

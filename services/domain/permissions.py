@@ -31,6 +31,9 @@ ROLES_FOR: Mapping[str, frozenset[Role]] = MappingProxyType(
         "ProposeClosure": DELIVERY,
         "RecordInspectorateDecision": INSPECTORATE,
         "RecordCommitteeUpdate": ADMIN,
+        # Who may sign commands as whom: the keys of the log's registry (events/keys.py).
+        "RegisterSigningKey": ADMIN,
+        "RevokeSigningKey": ADMIN,
     }
 )
 

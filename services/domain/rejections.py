@@ -25,3 +25,12 @@ class Reason(StrEnum):
     # The command id is taken by another sender's command or by another payload: see
     # services/domain/idempotency.py. Nothing was appended; resend with a new command id.
     COMMAND_ID_REUSED = "command_id_reused"
+    # Not signed, a signature that does not verify, or a key the log does not know or has
+    # revoked (services/domain/authentication.py). Dead-lettered; the outcome names no sender.
+    UNAUTHENTICATED = "unauthenticated"
+    # Signed by a team key whose payload names another actor (or a loader) than the key's
+    # principal. The signature verified: the sender is known, the claim is refused.
+    ACTOR_MISMATCH = "actor_mismatch"
+    KEY_ALREADY_REGISTERED = "key_already_registered"
+    KEY_NOT_FOUND = "key_not_found"
+    KEY_ALREADY_REVOKED = "key_already_revoked"

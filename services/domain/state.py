@@ -4,6 +4,8 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict
 
+from events.envelope import Actor
+from events.signing import KeyKind
 from events.types import Decision, DeliveryStatus, Kind
 
 
@@ -53,4 +55,14 @@ class CommitteeState(StreamState):
     meeting_dates: tuple[date, ...] = ()
 
 
-AnyState = InspectionState | RecommendationState | CommitteeState
+class KeyState(StreamState):
+    """A signing key of the log's registry: whose it is, what it may do, whether revoked."""
+
+    key_id: str
+    public_key: bytes  # raw, as the decider verifies with it
+    principal: Actor
+    kind: KeyKind
+    revoked: bool = False
+
+
+AnyState = InspectionState | RecommendationState | CommitteeState | KeyState

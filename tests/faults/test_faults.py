@@ -33,7 +33,8 @@ from projections.recommendations.projection import RECOMMENDATIONS
 from projections.verify import verify_chain, verify_read_models
 from services.decider.gateway import CommandGateway
 from services.web.tokens import create_token
-from tests.builders import ADMIN, command, issue, publish, rec_command
+from tests.builders import ADMIN, command, contributor, issue, publish, rec_command
+from tests.signing import TeamProducer, new_signer, register_key
 
 pytestmark = pytest.mark.integration
 
@@ -41,6 +42,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 RECS = 8
 ADMIN_ACTOR = Actor.model_validate(ADMIN)
 RATE_PER_SECOND = 8  # per path (HTTP and topic)
+TEAM_A = contributor("team-a")  # the owner of the recommendations the load reports on
 
 
 @pytest.fixture(scope="module")
@@ -150,29 +152,26 @@ async def http_load(
 
 
 async def topic_load(
-    gateway: CommandGateway, recs: list[str], ledger: Ledger, stop: asyncio.Event
+    team: TeamProducer, recs: list[str], ledger: Ledger, stop: asyncio.Event
 ) -> None:
-    """Other teams' producers: commands straight onto the commands topic."""
+    """Another team's system: commands signed with its own key, straight onto the topic."""
     n = 0
     while not stop.is_set():
         n += 1
+        rec_id = recs[n % len(recs)]
         cmd = command(
             "ReportProgress",
-            {
-                "recommendation_id": recs[n % len(recs)],
-                "position": f"topic {n}",
-                "delivery_status": "on_track",
-            },
-            actor=ADMIN,
+            {"recommendation_id": rec_id, "position": f"topic {n}", "delivery_status": "on_track"},
+            actor=TEAM_A,
             effective_date=None,
         )
         ledger.sent.add(cmd.command_id)
         try:
-            await gateway.send([cmd])
+            await team.send(rec_id, cmd)
         except Exception:
             await asyncio.sleep(1)
             try:
-                await gateway.send([cmd])
+                await team.send(rec_id, cmd)
             except Exception:
                 ledger.sent.discard(cmd.command_id)  # never acknowledged by the broker
         await asyncio.sleep(1 / RATE_PER_SECOND)
@@ -233,10 +232,16 @@ async def test_nothing_acknowledged_is_lost_and_nothing_is_applied_twice(
     assert {o.status for o in setup.values()} == {"accepted"}
     rec_ids = [r.stream_id for r in recs]
 
+    # The team's key, registered by an admin through the API.
+    team_key = new_signer()
+    await register_key(settings.api_url, {"Authorization": f"Bearer {token}"}, team_key, TEAM_A)
+    team = TeamProducer(settings, team_key)
+    await team.__aenter__()
+
     ledger, stop = Ledger(), asyncio.Event()
     loads = [
         asyncio.create_task(http_load(settings.api_url, token, rec_ids, ledger, stop)),
-        asyncio.create_task(topic_load(gateway, rec_ids, ledger, stop)),
+        asyncio.create_task(topic_load(team, rec_ids, ledger, stop)),
     ]
     faults = [
         (5, "SIGKILL decider a (b takes over)", lambda: processes.kill("decidera")),
@@ -269,6 +274,7 @@ async def test_nothing_acknowledged_is_lost_and_nothing_is_applied_twice(
     await asyncio.sleep(max(0.0, started_at + 60 - time.monotonic()))
     stop.set()
     await asyncio.wait_for(asyncio.gather(*loads), timeout=240)
+    await team.__aexit__()
 
     outcomes = await gateway.wait_for(list(ledger.sent), timeout=180)
     ledger.acknowledged |= {cid for cid, o in outcomes.items() if o.status == "accepted"}

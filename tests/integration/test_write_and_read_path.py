@@ -1,6 +1,7 @@
 """Against the real broker and PostgreSQL: command → decider → log → projection."""
 
 import asyncio
+import base64
 from uuid import uuid4
 
 import asyncpg
@@ -71,7 +72,8 @@ async def test_the_same_command_twice_appends_one_event(
 async def test_a_poison_message_is_rejected_dead_lettered_and_the_decider_goes_on(
     gateway: CommandGateway, stack: Settings
 ) -> None:
-    await gateway.send_raw(b"whatever", b"\xff not json at all")
+    poison = b"\xff not json at all " + uuid4().hex.encode()
+    await gateway.send_raw(b"whatever", poison)
     dead_letters = groupless_consumer(stack)
     await dead_letters.start()
     try:
@@ -82,12 +84,20 @@ async def test_a_poison_message_is_rejected_dead_lettered_and_the_decider_goes_o
         found: list[dict[str, object]] = []
         for _ in range(30):
             for records in (await dead_letters.getmany(timeout_ms=1000)).values():
-                found += [orjson.loads(r.value) for r in records]
+                # Other tests dead-letter messages too: only this one's record counts.
+                found += [
+                    letter
+                    for r in records
+                    if base64.b64decode(str((letter := orjson.loads(r.value))["value_base64"]))
+                    == poison
+                ]
             if found:
                 break
     finally:
         await dead_letters.stop()
+    # Not even JSON, so not a signed command: refused as unauthenticated, saying why.
     assert found and "not JSON" in str(found[0]["reason"])
+    assert str(found[0]["reason"]).startswith("unauthenticated")
     follow_up = publish()
     outcome = (await gateway.submit([follow_up], timeout=30))[follow_up.command_id]
     assert outcome.status == "accepted"

@@ -94,6 +94,17 @@ EVERY_FIELD: dict[str, dict[str, Any]] = {
         "title": "Improvement update",
         "source": "agenda",
     },
+    "RegisterSigningKey": {
+        "public_key": "O2onvM62pC1io6jQKm8Nc2UyFXcd4kOmOsBIoYtZ2ik=",
+        "principal": {"name": "Contributor Team", "team": "team-a", "role": "contributor"},
+        "kind": "team",
+        "source": "onboarding",
+    },
+    "RevokeSigningKey": {
+        "key_id": "0123456789abcdef0123456789abcdef",
+        "reason": "The key left with its laptop.",
+        "source": "ticket",
+    },
 }
 # C0 controls but newline and tab, DEL, and a C1 control: refused in every string of a command.
 REFUSED = [chr(c) for c in (*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F, 0x85, 0x9B)]

@@ -15,31 +15,37 @@ from events.outcome import Outcome
 from events.registry import parse_event, parse_outcome
 from events.topics import Message, Topics
 from services.decider.decider import Decider
+from services.domain.authentication import anchor
 from services.domain.commands import Command, dump_command, parse_command
 from services.domain.idempotency import command_digest, principal_of
 from services.domain.rejections import Reason
 from tests.builders import INSPECTOR, issue, publish
 from tests.fakes import BrokerAway, InMemoryLog, Record
+from tests.signing import fixed_signer, signed
 
 TOPICS = Topics.with_prefix("unit.")
 PARTITIONS = 3
 NOW = datetime(2024, 9, 18, 12, 0, tzinfo=UTC)
+# The gateway key the deciders of these tests trust as their anchor.
+GATEWAY = fixed_signer(1)
 
 
 def make_decider(log: InMemoryLog) -> Decider:
     ids = count(1)
+    gateway = anchor(GATEWAY.public_key, "gateway")
     return Decider(
         TOPICS,
         log,
         log,
         partitions=PARTITIONS,
+        anchors={gateway.key_id: gateway},
         clock=lambda: NOW,
         new_id=lambda: UUID(int=next(ids)),
     )
 
 
 class CommandsTopic:
-    """Offsets handed out as a commands partition would."""
+    """Offsets handed out as a commands partition would; commands signed by the gateway."""
 
     def __init__(self) -> None:
         self.offsets = count()
@@ -47,13 +53,14 @@ class CommandsTopic:
     def message(
         self, decider: Decider, command: Command, *, partition: int | None = None
     ) -> Message:
-        home = decider.home_partition(command.stream_id)
-        return Message(
-            home if partition is None else partition,
-            next(self.offsets),
-            None,
-            dump_command(command),
-        )
+        return self.raw(decider, command.stream_id, signed(GATEWAY, command), partition)
+
+    def raw(
+        self, decider: Decider, stream_id: str, value: bytes, partition: int | None = None
+    ) -> Message:
+        """A message of these bytes, on the partition this stream's key gives (or another)."""
+        home = decider.home_partition(stream_id)
+        return Message(home if partition is None else partition, next(self.offsets), None, value)
 
 
 def events_in(log: InMemoryLog) -> list[str]:
@@ -96,7 +103,7 @@ async def test_a_command_on_another_partition_than_its_key_gives_is_refused() ->
 async def test_a_malformed_command_is_dead_lettered_and_answered() -> None:
     log = InMemoryLog(PARTITIONS)
     decider = make_decider(log)
-    raw = b'{"type": "PublishInspection", "data": '
+    raw = GATEWAY.sign(b'{"type": "PublishInspection", "data": ')  # signed, but no command
     (outcome,) = await decider.handle([Message(1, 7, None, raw)])
     assert outcome.status == "rejected" and outcome.reason == Reason.INVALID_COMMAND.value
     (dead,) = log.topic(TOPICS.dead_letters)
@@ -257,7 +264,9 @@ async def test_an_id_reused_on_another_inspection_s_partition_is_refused() -> No
 async def test_a_malformed_message_naming_an_id_does_not_take_it() -> None:
     log, commands = InMemoryLog(PARTITIONS), CommandsTopic()
     genuine = publish()
-    squat = orjson.dumps({"type": "PublishInspection", "command_id": str(genuine.command_id)})
+    squat = GATEWAY.sign(
+        orjson.dumps({"type": "PublishInspection", "command_id": str(genuine.command_id)})
+    )
     (malformed,) = await make_decider(log).handle([Message(0, 0, None, squat)])
     assert malformed.reason == Reason.INVALID_COMMAND.value and malformed.principal is None
     restarted = make_decider(log)  # which reads the malformed outcome back from the log
