@@ -23,6 +23,7 @@ from bench.generate import commands
 from bench.processes import cpu_seconds, peak_rss_mb, start_component
 from bench.queries import under_ingest
 from infra.database import analyze, create_pool, migrate, quote_schema
+from infra.decider_keys import trusted_decider_keys
 from infra.kafka_clients import (
     durable_producer,
     ensure_topics,
@@ -120,7 +121,14 @@ async def replay(settings: Settings) -> dict[str, float]:
             ends = await end_offsets(consumer, settings.topics.events)
             started = time.perf_counter()
             events = await catch_up(
-                consumer, conn, RECOMMENDATIONS, settings.topics.events, ends, None, started
+                consumer,
+                conn,
+                RECOMMENDATIONS,
+                settings.topics.events,
+                ends,
+                trusted_decider_keys(settings),  # as `rectrack replay` does: seals verified
+                None,
+                started,
             )
             await analyze(conn, fresh.db_schema)  # as `rectrack replay` does before switching
             seconds = time.perf_counter() - started

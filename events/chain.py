@@ -1,4 +1,5 @@
-"""Walk a topic's events and every stream's hash chain; pure (the reading is the caller's)."""
+"""Walk a topic's events, every stream's hash chain and the decider's seals; pure (the reading,
+of the log and of the trusted keys, is the caller's)."""
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -7,8 +8,12 @@ from typing import Any
 
 import orjson
 
-from events.integrity import chain_break
+from events.integrity import HASH_FIELD, SEAL_FIELD, chain_break, digest
+from events.registry import UnreadableEvent, parse_event_doc
+from events.seals import DeciderKeys, InvalidSeal, SealBook, unauthenticated_reason, verified_seal
 from events.topics import Message
+
+NOT_AN_EVENT = "not an event (unreadable JSON or no stream)"
 
 
 @dataclass(frozen=True)
@@ -42,12 +47,27 @@ class Unprojected:
 
 @dataclass
 class ChainReport:
-    """What walking the log found, and (filled by `rectrack verify`) what was not projected."""
+    """What walking the log found, and (filled by `rectrack verify`) what was not projected.
+
+    Each event is named at most once, by the first check it fails, in the projector's order:
+    `unreadable` (no JSON, no stream), `breaks` (not its stream's next: forged, altered or
+    out of place), `unauthenticated` (its stream's next, but listed by no seal of a trusted
+    decider key; its stream's chain stays where it was), `unreadable` again (authenticated and
+    in its chain, but no event model reads it: the chain moves past it, as the projector's
+    stream head does).
+    """
 
     events: int = 0
     streams: int = 0
     breaks: list[Break] = field(default_factory=list)
+    unauthenticated: list[Break] = field(default_factory=list)
+    unreadable: list[Break] = field(default_factory=list)
     unprojected: list[Unprojected] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        """The log verifies: every event is readable, in its chain and authenticated."""
+        return not (self.breaks or self.unauthenticated or self.unreadable)
 
 
 @dataclass(frozen=True)
@@ -101,33 +121,64 @@ def _moment(value: object) -> datetime | None:
         return None
 
 
-def walk(topic: str, messages: Iterable[Message], *, from_offset: int = 0) -> ChainReport:
-    """Check versions, hashes and links of every stream. Breaks before from_offset are still
-    followed (so the chain is known) but not reported."""
+def walk(
+    topic: str, messages: Iterable[Message], *, keys: DeciderKeys, from_offset: int = 0
+) -> ChainReport:
+    """Check versions, hashes, links and seals of every stream, seals verified with `keys`.
+    Events before from_offset are still followed (so chains and seals are known) but not
+    reported."""
     heads: dict[str, tuple[int, str]] = {}
+    seals = SealBook()
     report = ChainReport()
     for m in sorted(messages, key=lambda m: (m.partition, m.offset)):
         report.events += 1
-        stream, reason = _check(m.value, heads)
-        if reason is None:
+        found = _check(m, heads, seals, keys)
+        if found is None or m.offset < from_offset:
             continue
-        if m.offset >= from_offset:
-            report.breaks.append(Break(topic, m.partition, m.offset, stream, reason))
+        kind, stream, reason = found
+        getattr(report, kind).append(Break(topic, m.partition, m.offset, stream, reason))
     report.streams = len(heads)
     return report
 
 
-def _check(raw: bytes, heads: dict[str, tuple[int, str]]) -> tuple[str | None, str | None]:
+def _check(
+    m: Message, heads: dict[str, tuple[int, str]], seals: SealBook, keys: DeciderKeys
+) -> tuple[str, str | None, str] | None:
+    """(which list of the report, stream, reason) of an event that fails a check, else None."""
     try:
-        doc = orjson.loads(raw)
-        stream, version = stream_of(doc)
+        doc = orjson.loads(m.value)
     except ValueError:  # orjson.JSONDecodeError is one
-        return None, "not an event (unreadable JSON or no stream)"
+        return "unreadable", None, NOT_AN_EVENT
+    own_seal = _record_seal(doc, m, seals, keys)
+    try:
+        stream, version = stream_of(doc)
+    except ValueError:
+        return "unreadable", None, NOT_AN_EVENT
     last_version, last_hash = heads.get(stream, (0, None))
     if version != last_version + 1:
-        return stream, f"stream_version {version}, expected {last_version + 1}"
+        return "breaks", stream, f"stream_version {version}, expected {last_version + 1}"
     reason = chain_break(doc, last_hash)
     if reason:
-        return stream, reason
-    heads[stream] = (version, str(doc["hash"]))  # only verified events extend the chain
-    return stream, None
+        return "breaks", stream, reason
+    if not seals.authenticates(doc[HASH_FIELD], m.partition, m.offset):
+        return "unauthenticated", stream, unauthenticated_reason(own_seal, m.partition)
+    heads[stream] = (version, str(doc[HASH_FIELD]))  # only verified events extend the chain
+    try:
+        parse_event_doc(doc)
+    except UnreadableEvent as exc:
+        return "unreadable", stream, str(exc)
+    return None
+
+
+def _record_seal(doc: Any, m: Message, seals: SealBook, keys: DeciderKeys) -> InvalidSeal | None:
+    """Record the event's own seal if it verifies against its content; else say why not."""
+    if not isinstance(doc, dict) or SEAL_FIELD not in doc:
+        return None
+    try:
+        seal = verified_seal(doc[SEAL_FIELD], digest(doc), keys, m.partition, m.offset)
+    except InvalidSeal as exc:
+        return exc
+    except TypeError:  # orjson cannot encode it again: no decider wrote it
+        return InvalidSeal("its event cannot be hashed")
+    seals.add(seal, m.partition, m.offset)
+    return None

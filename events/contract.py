@@ -3,9 +3,41 @@
 from typing import Any
 
 from events.envelope import Envelope
+from events.integrity import SEAL_FIELD
 from events.outcome import Outcome
 from events.registry import EVENT_TYPES, current_version
+from events.seals import MAX_SEALED_HASHES
 from events.topics import Topics
+
+SEAL_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "Seal",
+    "description": (
+        "Present on the first event of each decider batch on a partition, and outside what the "
+        "event's hash covers. Ed25519 signature by the decider key `key_id` (the first 32 hex "
+        "characters of SHA-256 of its raw public key) over the ASCII bytes "
+        '"rectrack-seal-v1\\n", the number of the partition the event is on (decimal), "\\n", '
+        'then `hashes` joined with "\\n": the hashes of that batch\'s events on this '
+        "partition, this event's first, in log order. An event is authentic when a seal on "
+        "its partition at or before it lists its hash and verifies with a trusted decider key."
+    ),
+    "properties": {
+        "key_id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+        "hashes": {
+            "type": "array",
+            "items": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "minItems": 1,
+            "maxItems": MAX_SEALED_HASHES,
+        },
+        "signature": {
+            "type": "string",
+            "contentEncoding": "base64",
+            "description": "Standard base64 (padded) of the 64-byte Ed25519 signature.",
+        },
+    },
+    "required": ["key_id", "hashes", "signature"],
+    "additionalProperties": False,
+}
 
 
 def event_schema(event_type: str) -> dict[str, Any]:
@@ -16,6 +48,7 @@ def event_schema(event_type: str) -> dict[str, Any]:
     envelope["properties"]["type"] = {"const": event_type}
     envelope["properties"]["schema_version"] = {"const": current_version(event_type)}
     envelope["properties"]["data"] = data
+    envelope["properties"][SEAL_FIELD] = SEAL_SCHEMA  # optional: not in "required"
     envelope["title"] = event_type
     if defs:
         envelope["$defs"] = defs
@@ -55,7 +88,10 @@ def asyncapi_document(topics: Topics, bootstrap_servers: str) -> dict[str, Any]:
             "description": (
                 "Immutable events of inspectorate recommendations, keyed by inspection id. "
                 "Kept forever, never compacted. Every event carries schema_version; older "
-                "versions are upcast on read by rectrack's own feed (GET /events)."
+                "versions are upcast on read by rectrack's own feed (GET /events). Events "
+                "are written only by the decider, which seals each batch (the optional "
+                "`seal` field): check seals with the decider's public keys to know an event "
+                "is the decider's."
             ),
         },
         "servers": {"local": {"host": bootstrap_servers, "protocol": "kafka"}},

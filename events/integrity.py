@@ -12,13 +12,18 @@ import orjson
 from events.envelope import Envelope
 
 HASH_FIELD = "hash"
+# The decider's signed seal (events/seals.py) rides on the first event of each of its batches on
+# a partition. It signs hashes, so no hash can cover it; an event without one hashes as before.
+SEAL_FIELD = "seal"
 
 
 def canonical(doc: dict[str, Any]) -> bytes:
-    """The bytes a hash covers: the event document without its own hash, keys sorted."""
-    return orjson.dumps(
-        {k: v for k, v in doc.items() if k != HASH_FIELD}, option=orjson.OPT_SORT_KEYS
-    )
+    """The bytes a hash covers: the event document without its own hash and seal, keys sorted."""
+    # A copy and two pops: a third of the time of a filtering comprehension, once per event.
+    covered = dict(doc)
+    covered.pop(HASH_FIELD, None)
+    covered.pop(SEAL_FIELD, None)
+    return orjson.dumps(covered, option=orjson.OPT_SORT_KEYS)
 
 
 def digest(doc: dict[str, Any]) -> str:

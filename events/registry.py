@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from events.committee import CommitteeUpdateRecorded
 from events.envelope import Envelope, EventData
 from events.inspection import InspectionPublished
-from events.integrity import HASH_FIELD, seal_document
+from events.integrity import HASH_FIELD, SEAL_FIELD, seal_document
 from events.keys import SigningKeyRegistered, SigningKeyRevoked
 from events.outcome import Outcome
 from events.recommendation import (
@@ -98,14 +98,19 @@ def parse_event(raw: bytes) -> Envelope:
 
 
 def parse_event_doc(doc: Any) -> Envelope:
-    """Like parse_event, for bytes the caller has already decoded; `doc` is left unchanged."""
+    """Like parse_event, for bytes the caller has already decoded; `doc` is left unchanged.
+
+    The decider's seal (events/seals.py) is not part of the envelope: it is dropped here, and
+    checked by the readers that authenticate events (the projector, `rectrack verify`).
+    """
     try:
         event_type = doc["type"]
         model = EVENT_TYPES[event_type]
         version = int(doc.get("schema_version", 1))
         data = model.model_validate(_upcast(event_type, version, doc["data"]))
-        current = current_version(event_type)
-        return Envelope.model_validate({**doc, "data": data, "schema_version": current})
+        fields = {**doc, "data": data, "schema_version": current_version(event_type)}
+        fields.pop(SEAL_FIELD, None)
+        return Envelope.model_validate(fields)
     except (AttributeError, KeyError, TypeError, ValueError, ValidationError) as exc:
         raise UnreadableEvent(f"unreadable event: {exc}") from exc
 

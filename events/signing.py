@@ -13,22 +13,26 @@ log can verify, years later, that the key registered in the log signed that payl
 """
 
 import base64
-import binascii
-import hashlib
-import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import orjson
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import AfterValidator, StringConstraints
 
+from events.ed25519 import (
+    KEY_ID,
+    KEY_ID_CHARS,
+    SIGNATURE_BYTES,
+    decode_public_key,
+    key_id_of,
+    load_public_key,
+    public_key_of,
+    strict_b64,
+    verify,
+)
 from events.envelope import CommandSignature
 
-KEY_ID_CHARS = 32
-PUBLIC_KEY_BYTES = 32
-SIGNATURE_BYTES = 64
 # A bound before the outer JSON is even parsed. The payload's own bound (256 KiB) is the
 # command parser's; its JSON escaping may make the wrapped string several times longer.
 MAX_SIGNED_COMMAND_BYTES = 2 * 1024 * 1024
@@ -40,29 +44,10 @@ actor (the HTTP API and the CLI, which authenticate people themselves); a decide
 no command but its own registration (it is for the decider's own writes)."""
 
 KeyId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
-_KEY_ID = re.compile(r"[0-9a-f]{32}")
 
 
 class NotSigned(ValueError):
     """Bytes on the commands topic that are not a well-formed signed command; says why."""
-
-
-def key_id_of(public_key: bytes) -> str:
-    """The id of a public key: the first 32 hex characters of SHA-256 of its raw 32 bytes."""
-    return hashlib.sha256(public_key).hexdigest()[:KEY_ID_CHARS]
-
-
-def encode_public_key(public_key: bytes) -> str:
-    """The text form of a raw public key, as the log records it: standard base64."""
-    return base64.b64encode(public_key).decode()
-
-
-def decode_public_key(text: str) -> bytes:
-    """The raw 32 bytes of a public key in its text form; ValueError naming what is wrong."""
-    raw = _strict_b64(text, "public key")
-    if len(raw) != PUBLIC_KEY_BYTES:
-        raise ValueError(f"an Ed25519 public key has {PUBLIC_KEY_BYTES} bytes, not {len(raw)}")
-    return raw
 
 
 def _public_key_text(value: str) -> str:
@@ -72,22 +57,6 @@ def _public_key_text(value: str) -> str:
 
 PublicKeyText = Annotated[str, AfterValidator(_public_key_text)]
 """An Ed25519 public key as standard base64 of its raw 32 bytes."""
-
-
-def _strict_b64(text: str, what: str) -> bytes:
-    try:
-        raw = base64.b64decode(text.encode("ascii"), validate=True)
-    except (UnicodeEncodeError, binascii.Error) as exc:
-        raise ValueError(f"the {what} is not standard base64: {exc}") from None
-    # One text per value: what is stored and compared is the canonical encoding.
-    if base64.b64encode(raw).decode() != text:
-        raise ValueError(f"the {what} is not canonical base64 (standard alphabet, padded)")
-    return raw
-
-
-def public_key_of(private_key: Ed25519PrivateKey) -> bytes:
-    """The raw 32 bytes of a private key's public key."""
-    return private_key.public_key().public_bytes_raw()
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,29 +119,15 @@ def parse_signed_command(raw: bytes) -> SignedCommand:
     payload, key_id, signature = doc["payload"], doc["key_id"], doc["signature"]
     if not (isinstance(payload, str) and isinstance(key_id, str) and isinstance(signature, str)):
         raise NotSigned("payload, key_id and signature must be strings")
-    if _KEY_ID.fullmatch(key_id) is None:
+    if KEY_ID.fullmatch(key_id) is None:
         raise NotSigned(f"key_id must be {KEY_ID_CHARS} lower-case hex characters")
     try:
-        raw_signature = _strict_b64(signature, "signature")
+        raw_signature = strict_b64(signature, "signature")
     except ValueError as exc:
         raise NotSigned(str(exc)) from None
     if len(raw_signature) != SIGNATURE_BYTES:
         raise NotSigned(f"an Ed25519 signature has {SIGNATURE_BYTES} bytes")
     return SignedCommand(payload, key_id, raw_signature)
-
-
-def load_public_key(public_key: bytes) -> Ed25519PublicKey:
-    """A public key object to verify with (callers that verify often keep it)."""
-    return Ed25519PublicKey.from_public_bytes(public_key)
-
-
-def verify(public_key: Ed25519PublicKey, signature: bytes, payload: bytes) -> bool:
-    """Whether this is the key's signature of exactly these bytes."""
-    try:
-        public_key.verify(signature, payload)
-    except InvalidSignature:
-        return False
-    return True
 
 
 def verify_command_signature(recorded: CommandSignature, public_key: str | bytes) -> bool:
@@ -183,7 +138,7 @@ def verify_command_signature(recorded: CommandSignature, public_key: str | bytes
     """
     try:
         raw = decode_public_key(public_key) if isinstance(public_key, str) else public_key
-        signature = _strict_b64(recorded.signature, "signature")
+        signature = strict_b64(recorded.signature, "signature")
         key = load_public_key(raw)
     except ValueError:
         return False

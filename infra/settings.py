@@ -184,6 +184,8 @@ class Settings:
     # Gateway public keys (base64) the decider trusts as anchors; empty: this home's gateway
     # key (services/decider/keys.py). For a decider that does not share RECTRACK_HOME.
     gateway_public_keys: tuple[str, ...] = ()
+    # RECTRACK_KEYS_DIR: the signing keys' folder, when not RECTRACK_HOME/keys.
+    keys_folder: Path | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -215,6 +217,11 @@ class Settings:
             kafka_ca_file=_path(e, "RECTRACK_KAFKA_CA_FILE"),
             gateway_public_keys=tuple(
                 k.strip() for k in e.get("RECTRACK_GATEWAY_PUBLIC_KEYS", "").split(",") if k.strip()
+            ),
+            keys_folder=(
+                Path(e["RECTRACK_KEYS_DIR"]).expanduser().resolve()
+                if e.get("RECTRACK_KEYS_DIR")
+                else None
             ),
         )
 
@@ -303,8 +310,14 @@ class Settings:
 
     @property
     def keys_dir(self) -> Path:
-        """The stack's own signing keys (0700; each private key 0600)."""
-        return self.home / "keys"
+        """The stack's own signing keys (0700; each private key 0600): RECTRACK_KEYS_DIR, else
+        RECTRACK_HOME/keys."""
+        return self.keys_folder or self.home / "keys"
+
+    @property
+    def decider_key_file(self) -> Path:
+        """The decider's private key, which seals every batch of events it appends."""
+        return self.keys_dir / "decider.key"
 
     @property
     def gateway_key_file(self) -> Path:
@@ -312,9 +325,9 @@ class Settings:
         return self.keys_dir / "gateway.key"
 
     @property
-    def decider_key_file(self) -> Path:
-        """The decider's private key."""
-        return self.keys_dir / "decider.key"
+    def trusted_deciders_dir(self) -> Path:
+        """Public keys (`<key_id>.pub`) of every decider whose seals readers trust."""
+        return self.keys_dir / "trusted-deciders"
 
     @property
     def api_url(self) -> str:

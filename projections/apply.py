@@ -3,6 +3,11 @@
 Two paths: the whole verified batch written in bulk by the projection's writer, or, at any doubt,
 event by event with a savepoint each, recording every failure in `projection_errors`.
 
+Only events a decider wrote are projected: an event must be authenticated by a seal
+(events/seals.py) signed with a trusted decider key, met on its partition at or before it. An
+event that is not (forged with a correct hash and link, or sealed by a key nobody trusts) is
+recorded ("not authenticated by a decider key: ...") and moves nothing, like a forged one.
+
 No event wedges its stream. An event that continues its stream's verified chain (the right
 version, a valid hash linked to the head) but cannot be applied (data no model reads, a value
 PostgreSQL refuses) is recorded with `in_chain` and still moves the stream's head, so the
@@ -21,12 +26,22 @@ import structlog
 from asyncpg.exceptions._base import DataError as UnencodableArgument  # not re-exported
 
 from events.chain import Place, place_of, stream_of
-from events.integrity import HASH_FIELD
+from events.envelope import Envelope
+from events.integrity import HASH_FIELD, SEAL_FIELD, digest
 from events.registry import UnreadableEvent, parse_event_doc
+from events.seals import (
+    DeciderKeys,
+    InvalidSeal,
+    Seal,
+    SealBook,
+    unauthenticated_reason,
+    verified_seal,
+)
 from events.topics import Message
 from projections.checkpoint import advance_checkpoints, lock_checkpoints
 from projections.gc_pause import gc_paused
 from projections.projection import BatchWriter, NeedsCare, Projection, Projector
+from projections.sealed_events import copy_seals, is_sealed, load_seals, save_seal
 from projections.stream_heads import extend_heads, load_heads, save_head, save_heads, why_not_next
 
 log = structlog.get_logger(__name__)
@@ -77,9 +92,17 @@ class BatchResult:
 
 
 async def apply_batch(
-    conn: asyncpg.Connection, projection: Projection, topic: str, messages: Sequence[Message]
+    conn: asyncpg.Connection,
+    projection: Projection,
+    topic: str,
+    messages: Sequence[Message],
+    *,
+    keys: DeciderKeys,
 ) -> BatchResult:
-    """Project messages past each partition's checkpoint; redelivered messages change nothing."""
+    """Project messages past each partition's checkpoint; redelivered messages change nothing.
+
+    `keys`: the decider keys whose seals authenticate events.
+    """
     result = BatchResult()
     async with conn.transaction():
         # Shared with other batches; a replay's switch-over takes it exclusively.
@@ -92,14 +115,14 @@ async def apply_batch(
             # One savepoint for the batch: the fast path.
             with gc_paused():
                 async with conn.transaction():
-                    await apply_in_bulk(conn, fresh, projection.write_batch)
+                    await apply_in_bulk(conn, fresh, projection.write_batch, keys)
             result.applied = len(fresh)
         except Exception as exc:
             if not isinstance(exc, NeedsCare) and not belongs_to_event(exc):
                 raise  # the database is away or the code is wrong: the worker retries
             # Some event is refused or fails: go event by event, recording each failure.
             for message in fresh:
-                unapplied = await _apply_one(conn, message, projection.project)
+                unapplied = await _apply_one(conn, message, projection.project, keys)
                 if unapplied is None:
                     result.applied += 1
                 else:
@@ -112,7 +135,10 @@ async def apply_batch(
 
 
 async def apply_in_bulk(
-    conn: asyncpg.Connection, messages: Sequence[Message], write_batch: BatchWriter
+    conn: asyncpg.Connection,
+    messages: Sequence[Message],
+    write_batch: BatchWriter,
+    keys: DeciderKeys,
 ) -> None:
     """Apply a whole batch with the chain checked in memory; raise NeedsCare on any doubt."""
     try:
@@ -121,20 +147,72 @@ async def apply_in_bulk(
         for doc in docs:
             stream_of(doc)  # the event-by-event path's test of a stream and version, too
         envelopes = [parse_event_doc(doc) for doc in docs]
+        # One signature per seal, verified once; a seal that does not verify is some event's.
+        seals = batch_seals(messages, docs, keys)
     except Exception as exc:  # decoding is pure: whatever fails here is some event's fault
         raise NeedsCare from exc
+    # The chain check recomputes every hash, so a seal's first hash compared with its carrier's
+    # stored hash above is compared with its content.
     heads = extend_heads(docs, envelopes, await load_heads(conn, {e.stream_id for e in envelopes}))
+    met = await require_sealed(conn, messages, envelopes, seals)
     await write_batch(conn, envelopes)
     await save_heads(conn, heads)
+    await copy_seals(conn, seals, met)
+
+
+def batch_seals(messages: Sequence[Message], docs: Sequence[Any], keys: DeciderKeys) -> SealBook:
+    """The verified seals of a batch; InvalidSeal at the first that does not verify."""
+    book = SealBook()
+    for message, doc in zip(messages, docs, strict=True):
+        if SEAL_FIELD in doc:
+            where = (message.partition, message.offset)
+            book.add(verified_seal(doc[SEAL_FIELD], doc.get(HASH_FIELD), keys, *where), *where)
+    return book
+
+
+async def require_sealed(
+    conn: asyncpg.Connection,
+    messages: Sequence[Message],
+    envelopes: Sequence[Envelope],
+    seals: SealBook,
+) -> set[str]:
+    """Raise NeedsCare unless every event is authenticated by this batch's seals or stored ones
+    (one query, for the events whose seal came in an earlier batch); the hashes of the events
+    this batch's own seals authenticate."""
+    sealed = seals.sealed
+    missing = []
+    met = set()  # the hashes this batch's seals list and its events hold: not worth storing
+    for m, e in zip(messages, envelopes, strict=True):
+        at = sealed.get(e.hash)  # `SealBook.authenticates`, inlined: once per event
+        if at is None or at.partition != m.partition or at.offset > m.offset:
+            missing.append((m, e.hash))
+        else:
+            met.add(e.hash)
+    if not missing:
+        return met
+    stored = await load_seals(conn, (h for _, h in missing))
+    for message, event_hash in missing:
+        at = stored.get(event_hash)
+        if at is None or not at.covers(message.partition, message.offset):
+            raise NeedsCare
+    return met
 
 
 async def _apply_one(
-    conn: asyncpg.Connection, message: Message, project: Projector
+    conn: asyncpg.Connection, message: Message, project: Projector, keys: DeciderKeys
 ) -> Unapplied | None:
     try:
         doc = orjson.loads(message.value)
-        place = place_of(doc)
     except ValueError as exc:  # orjson.JSONDecodeError is one
+        return Unapplied(f"unreadable event: {exc}")
+    # A seal counts wherever it stands, whatever becomes of its own event (as in the bulk path,
+    # where a batch goes through only if every event does).
+    seal, own_seal = _own_seal(doc, keys, message)
+    if seal is not None:
+        await save_seal(conn, seal, message.partition, message.offset)
+    try:
+        place = place_of(doc)
+    except ValueError as exc:
         return Unapplied(f"unreadable event: {exc}")
     if storable(place.stream_id) != place.stream_id:
         # No genuine stream has such an id (the decider names streams from slugs), and
@@ -143,11 +221,33 @@ async def _apply_one(
     refused = await why_not_next(conn, place.stream_id, place.stream_version, doc)
     if refused:
         return Unapplied(refused, place)
+    # The chain check verified the stored hash: it is the hash of this content.
+    if not await is_sealed(conn, doc[HASH_FIELD], message.partition, message.offset):
+        # Refused like a forged event: the head stays, so the stream's genuine next event
+        # (linked to the genuine head) still projects.
+        return Unapplied(unauthenticated_reason(own_seal, message.partition), place)
     # The event is its stream's next: the head moves whether or not the event applies, so
     # one event the read model cannot hold never stops the ones after it.
     reason = await _apply_statements(conn, doc, project)
     await save_head(conn, place.stream_id, place.stream_version, doc[HASH_FIELD])
     return None if reason is None else Unapplied(reason, place, in_chain=True)
+
+
+def _own_seal(
+    doc: Any, keys: DeciderKeys, message: Message
+) -> tuple[Seal | None, InvalidSeal | None]:
+    """The event's own seal, verified against the hash of its content, or why it is refused."""
+    if not isinstance(doc, dict) or SEAL_FIELD not in doc:
+        return None, None
+    try:
+        own_hash = digest(doc)
+    except TypeError:  # orjson refuses to encode it again: no decider wrote this
+        return None, InvalidSeal("its event cannot be hashed")
+    try:
+        seal = verified_seal(doc[SEAL_FIELD], own_hash, keys, message.partition, message.offset)
+    except InvalidSeal as exc:
+        return None, exc
+    return seal, None
 
 
 async def _apply_statements(

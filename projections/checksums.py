@@ -8,7 +8,8 @@ from infra.database import quote_schema
 from projections.projection import Projection
 
 # The tables every projection shares. Columns that depend on the wall-clock time of projection,
-# not on the log, are left out.
+# not on the log, are left out, and so is `sealed_events`, whose rows depend on where batches
+# were cut (projections/sealed_events.py).
 SHARED_TABLES: Mapping[str, tuple[str, str]] = {
     "stream_heads": ("*", "stream_id"),
     "projection_checkpoints": (

@@ -14,8 +14,10 @@ import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from events.seals import DeciderKeys
 from events.topics import Message
 from infra.database import analyze, create_pool, migrate, quote_schema
+from infra.decider_keys import trusted_decider_keys
 from infra.kafka_clients import groupless_consumer, topic_partitions
 from infra.settings import Settings
 from projections.apply import apply_batch
@@ -51,10 +53,12 @@ async def catch_up(
     projection: Projection,
     topic: str,
     ends: dict[TopicPartition, int],
+    keys: DeciderKeys,
     progress: ReplayProgress | None = None,
     started: float = 0.0,
 ) -> int:
-    """Apply the log from the projection's checkpoints up to `ends`, in large batches."""
+    """Apply the log from the projection's checkpoints up to `ends`, in large batches, with
+    events authenticated by `keys`."""
     done = await checkpoints(conn, projection.name, topic)
     behind = [tp for tp in ends if done.get(tp.partition, 0) < ends[tp]]
     if not behind:
@@ -76,7 +80,7 @@ async def catch_up(
             if records:
                 position[tp] = records[-1].offset + 1
         if messages:
-            await apply_batch(conn, projection, topic, messages)
+            await apply_batch(conn, projection, topic, messages, keys=keys)
             applied += len(messages)
         if progress:
             replayed = sum(min(position[tp], ends[tp]) for tp in behind)
@@ -98,6 +102,7 @@ async def align_and_compare(
     topic: str,
     rebuilt_schema: str,
     live_schema: str,
+    keys: DeciderKeys,
     progress: ReplayProgress | None = None,
     started: float = 0.0,
 ) -> tuple[int, dict[str, str], dict[str, str]]:
@@ -109,9 +114,9 @@ async def align_and_compare(
     """
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", projection.name)
     ends = await end_offsets(consumer, topic)
-    events = await catch_up(consumer, conn, projection, topic, ends, progress, started)
+    events = await catch_up(consumer, conn, projection, topic, ends, keys, progress, started)
     await conn.execute(f"SET LOCAL search_path TO {quote_schema(live_schema)}")
-    await catch_up(consumer, conn, projection, topic, ends)
+    await catch_up(consumer, conn, projection, topic, ends, keys)
     rebuilt = await table_checksums(conn, rebuilt_schema, projection)
     live = await table_checksums(conn, live_schema, projection)
     return events, rebuilt, live
@@ -128,6 +133,7 @@ async def replay(
     live, stamp = settings.db_schema, time.strftime("%Y%m%d%H%M%S")
     fresh, old = f"{live}__replay_{stamp}", f"{live}__old_{stamp}"
     topic = settings.topics.events
+    keys = trusted_decider_keys(settings)
     started = time.monotonic()
     consumer = groupless_consumer(settings)
     await consumer.start()
@@ -136,11 +142,13 @@ async def replay(
         await migrate(pool)
         async with pool.acquire() as conn:
             ends = await end_offsets(consumer, topic)
-            events = await catch_up(consumer, conn, projection, topic, ends, progress, started)
+            events = await catch_up(
+                consumer, conn, projection, topic, ends, keys, progress, started
+            )
             await analyze(conn, fresh)
         async with pool.acquire() as conn, conn.transaction():
             caught_up, rebuilt, incremental = await align_and_compare(
-                consumer, conn, projection, topic, fresh, live, progress, started
+                consumer, conn, projection, topic, fresh, live, keys, progress, started
             )
             events += caught_up
             # API tokens are not built from the log: they move across with the switch.

@@ -1,20 +1,27 @@
-"""`rectrack verify`: walk the log's hash chains; check a projection's tables against the log."""
+"""`rectrack verify`: walk the log's hash chains and seals; check a projection's tables against
+the log."""
 
 import dataclasses
 import time
 
 from events.chain import ChainReport, Unprojected, walk
+from events.seals import DeciderKeys
 from infra.database import create_pool, migrate, quote_schema
+from infra.decider_keys import trusted_decider_keys
 from infra.kafka_clients import groupless_consumer, read_messages
 from infra.settings import Settings
 from projections.projection import Projection
 from projections.replay import align_and_compare, catch_up, end_offsets
 
 
-async def verify_chain(settings: Settings, *, from_offset: int = 0) -> ChainReport:
-    """Walk the events topic as it is now."""
+async def verify_chain(
+    settings: Settings, *, from_offset: int = 0, keys: DeciderKeys | None = None
+) -> ChainReport:
+    """Walk the events topic as it is now, with the decider keys this RECTRACK_HOME trusts
+    (or `keys`)."""
     messages = await read_messages(settings, settings.topics.events)
-    return walk(settings.topics.events, messages, from_offset=from_offset)
+    trusted = keys if keys is not None else trusted_decider_keys(settings)
+    return walk(settings.topics.events, messages, keys=trusted, from_offset=from_offset)
 
 
 async def unprojected_events(settings: Settings, projection: Projection) -> list[Unprojected]:
@@ -35,9 +42,11 @@ async def unprojected_events(settings: Settings, projection: Projection) -> list
 
 
 async def verify_read_models(
-    settings: Settings, projection: Projection
+    settings: Settings, projection: Projection, *, keys: DeciderKeys | None = None
 ) -> dict[str, tuple[str, str]]:
-    """Checksums of each table, live and rebuilt from the log at the same position."""
+    """Checksums of each table, live and rebuilt from the log at the same position (with the
+    decider keys this RECTRACK_HOME trusts, or `keys`)."""
+    trusted = keys if keys is not None else trusted_decider_keys(settings)
     scratch = f"{settings.db_schema}__verify_{time.strftime('%Y%m%d%H%M%S')}"
     topic = settings.topics.events
     consumer = groupless_consumer(settings)
@@ -47,10 +56,10 @@ async def verify_read_models(
         await migrate(pool)
         async with pool.acquire() as conn:
             ends = await end_offsets(consumer, topic)
-            await catch_up(consumer, conn, projection, topic, ends)
+            await catch_up(consumer, conn, projection, topic, ends, trusted)
         async with pool.acquire() as conn, conn.transaction():
             _, rebuilt, live = await align_and_compare(
-                consumer, conn, projection, topic, scratch, settings.db_schema
+                consumer, conn, projection, topic, scratch, settings.db_schema, trusted
             )
         async with pool.acquire() as conn:
             await conn.execute(f"DROP SCHEMA {quote_schema(scratch)} CASCADE")

@@ -6,8 +6,10 @@ import asyncpg
 import faust
 import structlog
 
+from events.seals import DeciderKeys
 from events.topics import Message
 from infra.database import create_pool, migrate
+from infra.decider_keys import trusted_decider_keys
 from infra.faust_app import finish_before_ack, make_app, raw_topic, take_messages
 from infra.retry import retry_delay
 from infra.settings import Settings
@@ -21,7 +23,11 @@ BATCH_WITHIN = 0.1
 
 
 async def project_with_retry(
-    pool: asyncpg.Pool, projection: Projection, topic: str, records: list[Message]
+    pool: asyncpg.Pool,
+    projection: Projection,
+    topic: str,
+    records: list[Message],
+    keys: DeciderKeys,
 ) -> BatchResult:
     """Apply a batch, retrying while the database is away: the batch is acked only after."""
     attempt = 0
@@ -29,7 +35,7 @@ async def project_with_retry(
         try:
             async with pool.acquire() as conn:
                 try:
-                    return await apply_batch(conn, projection, topic, records)
+                    return await apply_batch(conn, projection, topic, records, keys=keys)
                 except BaseException:
                     # A batch cut off mid-protocol (a COPY when PostgreSQL died) can leave the
                     # connection unusable yet not closed; the pool must not hand it out again.
@@ -53,6 +59,7 @@ def build_projector_app(settings: Settings, projection: Projection) -> faust.App
     """A Faust app whose agent projects the events topic into one projection."""
     app = make_app(settings, "projector")
     events = raw_topic(app, settings.topics.events)
+    keys = trusted_decider_keys(settings)
 
     @app.agent(events)
     async def project_events(stream: faust.StreamT[bytes]) -> None:
@@ -61,7 +68,7 @@ def build_projector_app(settings: Settings, projection: Projection) -> faust.App
         try:
             async for messages in take_messages(stream, BATCH_SIZE, BATCH_WITHIN):
                 result = await finish_before_ack(
-                    project_with_retry(pool, projection, settings.topics.events, messages)
+                    project_with_retry(pool, projection, settings.topics.events, messages, keys)
                 )
                 log.info(
                     "batch_projected",

@@ -20,6 +20,7 @@ from infra.settings import Settings
 from infra.stack import start_infrastructure, stop_infrastructure
 from services.decider.gateway import CommandGateway
 from tests.cli import start_app
+from tests.sealing import trust_test_decider
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
@@ -48,6 +49,9 @@ def settings(run_env: dict[str, str]) -> Iterator[Settings]:
     """Settings of this run, with the broker and database started (and stopped at the end)."""
     settings = Settings.from_env(run_env)
     start_infrastructure(settings)
+    # Tests that write genuine events of the past straight to the log seal them with the test
+    # decider key (tests/sealing.py); this run's readers trust it beside the decider's own.
+    trust_test_decider(settings.trusted_deciders_dir)
     yield settings
     stop_infrastructure(settings)
 

@@ -10,6 +10,7 @@ from events.recommendation import RecommendationIssued
 from events.registry import dump_event
 from events.streams import partition_key
 from events.topics import Message
+from tests.sealing import partition_of, sealed, sealed_group
 
 INSP = "audit-insp"
 ACTOR = Actor(name="Writer", team="team-a", role="admin")
@@ -63,9 +64,24 @@ class History:
         )
         return rid
 
-    def messages(self) -> list[Message]:
-        """The envelopes as one partition's messages, in order."""
+    def messages(self, seal_every: int = 1) -> list[Message]:
+        """The envelopes as partition 0's messages, in order, sealed by the test decider in
+        batches of `seal_every` events."""
+        values: list[bytes] = []
+        for start in range(0, len(self.envelopes), seal_every):
+            batch = self.envelopes[start : start + seal_every]
+            values += sealed_group([dump_event(e) for e in batch])
         return [
-            Message(0, i, partition_key(e.stream_id), dump_event(e))
-            for i, e in enumerate(self.envelopes)
+            Message(0, i, partition_key(e.stream_id), value)
+            for i, (e, value) in enumerate(zip(self.envelopes, values, strict=True))
         ]
+
+    def records(self, partitions: int) -> list[tuple[bytes, int, bytes]]:
+        """(key, partition, value) of each event, to produce to a real topic of this many
+        partitions: on the partition its key gives, sealed on its own for that partition."""
+        found = []
+        for e in self.envelopes:
+            key = partition_key(e.stream_id)
+            partition = partition_of(key, partitions)
+            found.append((key, partition, sealed(dump_event(e), partition=partition)))
+        return found

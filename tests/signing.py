@@ -13,7 +13,8 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from events.signing import Signer, encode_public_key
+from events.ed25519 import encode_public_key
+from events.signing import Signer
 from events.streams import partition_key
 from infra.kafka_clients import durable_producer
 from infra.settings import Settings

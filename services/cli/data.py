@@ -153,8 +153,9 @@ def verify(
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable result.")] = False,
 ) -> None:
-    """Walk the log and every stream's hash chain; name every break and every event the read
-    model could not apply; check read models. Exits 1 when any of these is found."""
+    """Walk the log, every stream's hash chain and the decider's seals; name every break, every
+    event not authenticated by a trusted decider key, every unreadable one and every event the
+    read model could not apply; check read models. Exits 1 when any of these is found."""
     from projections.recommendations.projection import RECOMMENDATIONS
     from projections.verify import unprojected_events, verify_chain, verify_read_models
 
@@ -172,6 +173,8 @@ def verify(
             "events": chain.events,
             "streams": chain.streams,
             "breaks": [dataclasses.asdict(b) for b in chain.breaks],
+            "unauthenticated": [dataclasses.asdict(b) for b in chain.unauthenticated],
+            "unreadable": [dataclasses.asdict(b) for b in chain.unreadable],
             "read_models": {t: {"live": a, "rebuilt": b} for t, (a, b) in tables.items()},
             "read_models_differing": differing,
             "unprojected": [dataclasses.asdict(u) for u in chain.unprojected],
@@ -179,14 +182,23 @@ def verify(
         write_json(orjson.dumps(result, option=orjson.OPT_INDENT_2))
     else:
         console.print(
-            f"{chain.events} events in {chain.streams} streams; {len(chain.breaks)} break(s)"
+            f"{chain.events} events in {chain.streams} streams; {len(chain.breaks)} break(s), "
+            f"{len(chain.unauthenticated)} not authenticated by a decider key, "
+            f"{len(chain.unreadable)} unreadable"
         )
-        for b in chain.breaks:
-            console.print(  # a forged event's stream id is anyone's text: printed as text
-                f"  {b.topic} partition {b.partition} offset {b.offset} "
-                f"stream {b.stream_id}: {b.reason}",
-                soft_wrap=True,  # one line per event, for people and grep alike
-            )
+        for heading, found in (
+            ("breaks", chain.breaks),
+            ("not authenticated by a decider key", chain.unauthenticated),
+            ("unreadable", chain.unreadable),
+        ):
+            if found:
+                console.print(f"{heading}:")
+            for b in found:
+                console.print(  # a forged event's stream id is anyone's text: printed as text
+                    f"  {b.topic} partition {b.partition} offset {b.offset} "
+                    f"stream {b.stream_id}: {b.reason}",
+                    soft_wrap=True,  # one line per event, for people and grep alike
+                )
         in_chain = sum(u.in_chain for u in chain.unprojected)
         console.print(
             f"{len(chain.unprojected)} event(s) the read model could not apply; {in_chain} of "
@@ -204,5 +216,5 @@ def verify(
                 "match the log" if not differing else f"DIFFER from the log: {', '.join(differing)}"
             )
             console.print(f"read models: {verdict}")
-    if chain.breaks or differing or chain.unprojected:
+    if not chain.clean or differing or chain.unprojected:
         raise typer.Exit(1)

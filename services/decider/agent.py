@@ -1,8 +1,8 @@
 """The Faust decider agent: the only Faust code of the write side."""
 
 import faust
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from infra.decider_keys import decider_sealer, trusted_decider_keys
 from infra.faust_app import finish_before_ack, make_app, raw_topic, take_messages
 from infra.kafka_clients import durable_producer, groupless_consumer
 from infra.settings import Settings
@@ -18,6 +18,9 @@ def build_decider_app(settings: Settings) -> faust.App:
     """A Faust app whose single agent decides commands, one writer per partition."""
     app = make_app(settings, "decider")
     commands = raw_topic(app, settings.topics.commands)
+    # Loaded (or created, at the first start) before any command: a key file that cannot be
+    # used stops the decider here, with a message saying what to do.
+    sealer = decider_sealer(settings)
 
     @app.agent(commands)
     async def decide_commands(stream: faust.StreamT[bytes]) -> None:
@@ -26,7 +29,16 @@ def build_decider_app(settings: Settings) -> faust.App:
         await log_reader.start()
         verifier = BatchVerifier()
         await verifier.start()
-        decider = _decider(settings, producer, log_reader, verifier)
+        decider = Decider(
+            settings.topics,
+            producer,
+            log_reader,
+            partitions=settings.partitions,
+            anchors=decider_anchors(settings, sealer.public_key),
+            verifier=verifier,
+            sealer=sealer,
+            keys=trusted_decider_keys(settings),
+        )
         try:
             async for messages in take_messages(stream, BATCH_SIZE, BATCH_WITHIN):
                 await finish_before_ack(decider.handle_durably(messages))
@@ -36,23 +48,3 @@ def build_decider_app(settings: Settings) -> faust.App:
             await producer.stop()
 
     return app
-
-
-def _decider(
-    settings: Settings,
-    producer: AIOKafkaProducer,
-    log_reader: AIOKafkaConsumer,
-    verifier: BatchVerifier,
-) -> Decider:
-    # The anchors include the decider's own key, created here if need be. It signs nothing
-    # yet: how it enters the log is for the decider's signatures over events (issue 14, part
-    # 3). It cannot register itself through the commands topic as the gateway does, because
-    # the decider's Kafka principal may only read that topic.
-    return Decider(
-        settings.topics,
-        producer,
-        log_reader,
-        partitions=settings.partitions,
-        anchors=decider_anchors(settings),
-        verifier=verifier,
-    )

@@ -8,7 +8,9 @@ import asyncio
 import base64
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 import orjson
@@ -18,9 +20,17 @@ from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import TopicPartition
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from events.ed25519 import load_public_key, verify
 from events.outcome import Outcome
-from events.registry import UnreadableEvent, dump_outcome, parse_event, parse_outcome, seal_and_dump
-from events.signing import NotSigned, SignedCommand, load_public_key, parse_signed_command, verify
+from events.registry import (
+    UnreadableEvent,
+    dump_outcome,
+    parse_event_doc,
+    parse_outcome,
+    seal_and_dump,
+)
+from events.seals import MAX_SEALED_HASHES, DeciderKeys, SealCheck, Sealer, with_seal
+from events.signing import NotSigned, SignedCommand, parse_signed_command
 from events.streams import partition_key
 from events.topics import Message, Topics
 from infra.retry import retry_delay
@@ -56,6 +66,16 @@ def _read_wire(value: bytes) -> SignedCommand | NotSigned:
         return exc
 
 
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """An event decided in this batch, waiting to be sent with the batch's seals."""
+
+    partition: int
+    key: bytes
+    hash: str
+    value: bytes
+
+
 def utc_now() -> datetime:
     """The system clock, in UTC."""
     return datetime.now(UTC)
@@ -73,6 +93,8 @@ class Decider:
         partitions: int,
         anchors: Mapping[str, KeyState] | None = None,
         verifier: BatchVerifier | None = None,
+        sealer: Sealer,
+        keys: DeciderKeys,
         clock: Clock = utc_now,
         new_id: IdFactory = uuid4,
     ) -> None:
@@ -80,6 +102,8 @@ class Decider:
         self.producer = producer
         self.log_reader = log_reader
         self.partitions = partitions
+        self.sealer = sealer
+        self.keys = keys
         self.clock = clock
         self.new_id = new_id
         # Keys trusted by configuration (services/domain/authentication.py), by key id.
@@ -88,7 +112,9 @@ class Decider:
         # Verifies large batches' signatures in a helper process (None: all in this one).
         self.verifier = verifier
         self.state = DeciderState()
+        self._seals = SealCheck(keys)
         self._unconfirmed: list[asyncio.Future[Appended]] = []
+        self._decided: list[Decided] = []
         self._all_partitions = list(range(partitions))
         self._partitions_by_key: dict[bytes, int] = {}
         self._log_commands = log.is_enabled_for(logging.INFO)
@@ -104,7 +130,7 @@ class Decider:
             try:
                 return await self.handle(messages)
             except (KafkaError, OSError) as exc:
-                self._unconfirmed = []
+                self._unconfirmed, self._decided = [], []
                 delay = retry_delay(attempt)
                 log.warning(
                     "decider_retry", error=str(exc)[:300], retry_in=delay, commands=len(messages)
@@ -115,9 +141,10 @@ class Decider:
     async def handle(self, messages: Sequence[Message]) -> list[Outcome]:
         """Decide each message in order; every message gets exactly one outcome.
 
-        Events of the whole batch are sent without waiting, in order (idempotent producer),
-        and every outcome is published only after all of them are acknowledged, so
-        "accepted" always means "appended". Should anything fail, what this batch folded into
+        The whole batch is decided first; then its events are sent without waiting, in order
+        (idempotent producer), the first on each partition carrying the seal over all of
+        them there, and every outcome is published only after all of them are acknowledged,
+        so "accepted" always means "appended". Should anything fail, what this batch folded into
         memory may not be in the log: the state is dropped and rebuilt from the log.
 
         Every partition is caught up on, not only the batch's: a command id is one key across
@@ -135,17 +162,42 @@ class Decider:
             ]
             if self.verifier is not None:
                 self.verifier.finish()
+            await self._send_sealed()
             await self._confirm(self.topics.events)
             for outcome in outcomes:
                 await self._publish_outcome(outcome)
             await self._confirm(self.topics.outcomes)
             return outcomes
         except BaseException:
-            self.state = DeciderState()
-            self._unconfirmed = []
+            self.state, self._seals = DeciderState(), SealCheck(self.keys)
+            self._unconfirmed, self._decided = [], []
             if self.verifier is not None:
                 self.verifier.finish()
             raise
+
+    async def _send_sealed(self) -> None:
+        """Send the batch's events in order; the first on each partition carries its seal.
+
+        A seal signs the hashes of every event of this batch on its partition, in log order,
+        so a reader verifies one signature for all of them (events/seals.py). A partition
+        with more events than a seal may list gets a seal per run of that many.
+        """
+        decided, self._decided = self._decided, []
+        by_partition: dict[int, list[int]] = {}
+        for i, event in enumerate(decided):
+            by_partition.setdefault(event.partition, []).append(i)
+        seals: dict[int, dict[str, Any]] = {}
+        for partition, indices in by_partition.items():
+            for start in range(0, len(indices), MAX_SEALED_HASHES):
+                run = indices[start : start + MAX_SEALED_HASHES]
+                seals[run[0]] = self.sealer.seal(partition, [decided[i].hash for i in run])
+        for i, event in enumerate(decided):
+            value = with_seal(event.value, seals[i]) if i in seals else event.value
+            self._unconfirmed.append(
+                await self.producer.send(
+                    self.topics.events, value, key=event.key, partition=event.partition
+                )
+            )
 
     async def _confirm(self, topic: str) -> None:
         """Wait for every pending send; remember how far our own writes reach."""
@@ -200,7 +252,21 @@ class Decider:
 
     def _fold_event(self, partition: int, offset: int, value: bytes) -> None:
         try:
-            self.state.fold(parse_event(value))
+            doc = orjson.loads(value)
+        except orjson.JSONDecodeError as exc:
+            log.error("unreadable_event_in_log", partition=partition, offset=offset, error=str(exc))
+            return
+        # Only what a decider sealed is a fact: a forged event folded here would change what
+        # is decided, and link the stream's next genuine event to it, which the projector
+        # would then refuse as not continuing the chain.
+        refusal = self._seals.refusal(doc, partition, offset)
+        if refusal is not None:
+            log.error(
+                "unauthenticated_event_in_log", partition=partition, offset=offset, error=refusal
+            )
+            return
+        try:
+            self.state.fold(parse_event_doc(doc))
         except UnreadableEvent as exc:
             # Never decide on a fact we cannot read; `rectrack verify` reports it.
             log.error("unreadable_event_in_log", partition=partition, offset=offset, error=str(exc))
@@ -364,12 +430,9 @@ class Decider:
             command_signature=signed.as_recorded(),
         )
         envelope, value = seal_and_dump(unsealed, self.state.heads.get(stream_id))
-        self._unconfirmed.append(
-            await self.producer.send(
-                self.topics.events, value, key=partition_key(stream_id), partition=home
-            )
-        )
-        # The next command of this batch sees it; see handle().
+        # Sent with the batch's seal once the whole batch is decided; see handle().
+        self._decided.append(Decided(home, partition_key(stream_id), envelope.hash, value))
+        # The next command of this batch sees it.
         return self.state.fold(envelope, command.type)
 
     def home_partition(self, stream_id: str) -> int:

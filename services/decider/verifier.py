@@ -41,7 +41,7 @@ from typing import BinaryIO
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from events.signing import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, load_public_key, verify
+from events.ed25519 import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, load_public_key, verify
 
 log = structlog.get_logger(__name__)
 

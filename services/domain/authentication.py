@@ -22,13 +22,9 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 import orjson
 
+from events.ed25519 import decode_public_key, encode_public_key, key_id_of
 from events.envelope import Actor
-from events.signing import (
-    SignedCommand,
-    decode_public_key,
-    encode_public_key,
-    key_id_of,
-)
+from events.signing import SignedCommand
 from events.streams import key_stream_id
 from services.domain.commands import (
     Command,

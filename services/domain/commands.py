@@ -11,8 +11,9 @@ from uuid import UUID, uuid4
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from events.ed25519 import decode_public_key, key_id_of
 from events.envelope import Actor
-from events.signing import KeyId, KeyKind, PublicKeyText, decode_public_key, key_id_of
+from events.signing import KeyId, KeyKind, PublicKeyText
 from events.streams import committee_stream_id, key_stream_id, recommendation_id
 from events.types import (
     BusinessDate,

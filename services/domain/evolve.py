@@ -4,6 +4,7 @@ from functools import singledispatch
 from typing import Any
 
 from events.committee import CommitteeUpdateRecorded
+from events.ed25519 import decode_public_key
 from events.envelope import Envelope, EventData
 from events.inspection import InspectionPublished
 from events.keys import SigningKeyRegistered, SigningKeyRevoked
@@ -16,7 +17,6 @@ from events.recommendation import (
     RecommendationIssued,
     TargetDateSet,
 )
-from events.signing import decode_public_key
 from services.domain.state import (
     AnyState,
     CommitteeState,

@@ -7,6 +7,7 @@ import pytest
 
 from events.topics import Message
 from infra.database import create_pool, migrate
+from infra.decider_keys import trusted_decider_keys
 from infra.kafka_clients import read_messages
 from infra.settings import Settings
 from projections.apply import BatchResult
@@ -40,7 +41,9 @@ async def test_a_redelivered_batch_does_not_double_count(
         async with pool.acquire() as conn:
 
             async def deliver() -> BatchResult:
-                return await project_messages(conn, stack.topics.events, records)
+                # The stack's decider sealed them: trust the keys its home trusts.
+                keys = trusted_decider_keys(stack)
+                return await project_messages(conn, stack.topics.events, records, keys=keys)
 
             first = await deliver()
             again = await deliver()

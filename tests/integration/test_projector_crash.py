@@ -83,8 +83,8 @@ async def test_sigkill_mid_batch_then_restart_equals_a_clean_replay(
     await producer.start()
     try:
         futures = [
-            await producer.send(own.topics.events, m.value, key=m.key)
-            for m in synthetic_history().messages()
+            await producer.send(own.topics.events, value, key=key, partition=partition)
+            for key, partition, value in synthetic_history().records(own.partitions)
         ]
         await asyncio.gather(*futures)
     finally:

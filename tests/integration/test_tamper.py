@@ -72,8 +72,8 @@ async def test_forged_and_altered_events_are_named_and_refused(settings: Setting
     producer = durable_producer(own)
     await producer.start()
     try:
-        for m in h.messages():
-            await producer.send_and_wait(own.topics.events, m.value, key=m.key)
+        for key, partition, value in h.records(own.partitions):
+            await producer.send_and_wait(own.topics.events, value, key=key, partition=partition)
         await producer.send_and_wait(own.topics.events, orjson.dumps(forged), key=b"tamper")
         await producer.send_and_wait(own.topics.events, orjson.dumps(altered), key=b"tamper")
     finally:

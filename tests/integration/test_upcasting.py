@@ -33,7 +33,7 @@ def add_confidence(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "confidence": "not stated"}
 
 
-async def publish_v1_history(producer: AIOKafkaProducer, topic: str) -> None:
+async def publish_v1_history(producer: AIOKafkaProducer, topic: str, partitions: int) -> None:
     h = History()
     h.add(
         "evo",
@@ -55,8 +55,8 @@ async def publish_v1_history(producer: AIOKafkaProducer, topic: str) -> None:
         "2024-02-01",
         ProgressReported(recommendation_id="evo/r1", position="p", delivery_status="on_track"),
     )
-    for message in h.messages():
-        await producer.send_and_wait(topic, message.value, key=message.key)
+    for key, partition, value in h.records(partitions):
+        await producer.send_and_wait(topic, value, key=key, partition=partition)
 
 
 async def test_version_1_events_project_and_feed_as_version_2(
@@ -68,7 +68,7 @@ async def test_version_1_events_project_and_feed_as_version_2(
     producer = durable_producer(own)
     await producer.start()
     try:
-        await publish_v1_history(producer, own.topics.events)
+        await publish_v1_history(producer, own.topics.events, own.partitions)
     finally:
         await producer.stop()
     raw = await read_messages(own, own.topics.events)

@@ -23,6 +23,7 @@ from infra.settings import Settings
 from services.domain.commands import COMMAND_TYPES, InvalidCommand, parse_command
 from tests.cli import rectrack
 from tests.e2e.helpers import bearer
+from tests.sealing import partition_of, sealed
 
 pytestmark = pytest.mark.integration
 
@@ -287,9 +288,10 @@ async def test_business_dates_are_bounded(stack: Settings, pool: asyncpg.Pool) -
 
 
 def _sealed(
-    stream: str, version: int, data: EventData, prev_hash: str | None
-) -> tuple[bytes, bytes]:
-    """A genuine-looking event of a stream, linked to its head, as the decider would write it."""
+    stream: str, version: int, data: EventData, prev_hash: str | None, partitions: int
+) -> tuple[bytes, int, bytes]:
+    """A genuine event of a stream, linked to its head and sealed for the partition its key
+    gives, as a decider of the past (with a key still trusted) wrote it."""
     now = datetime.now(UTC)
     envelope = Envelope(
         event_id=uuid.uuid4(),
@@ -303,7 +305,9 @@ def _sealed(
         actor=Actor(name="A defect of the past", team="hmics", role="inspector"),
         data=data,
     )
-    return partition_key(stream), seal_and_dump(envelope, prev_hash)[1]
+    key = partition_key(stream)
+    partition = partition_of(key, partitions)
+    return key, partition, sealed(seal_and_dump(envelope, prev_hash)[1], partition=partition)
 
 
 async def _until(pool: asyncpg.Pool, sql: str, *args: Any, timeout: float = 60) -> Any:
@@ -348,6 +352,7 @@ async def test_an_unprojectable_event_in_the_log_does_not_wedge_its_stream(
                     recommendation_id=r1, inspection_id=inspection, number=1, text="nul\x00byte"
                 ),
                 None,
+                stack.partitions,
             ),
             _sealed(
                 r2,
@@ -356,14 +361,17 @@ async def test_an_unprojectable_event_in_the_log_does_not_wedge_its_stream(
                     recommendation_id=r2, position="nul\x00byte", delivery_status="on_track"
                 ),
                 r2_head,
+                stack.partitions,
             ),
         ]
         producer = durable_producer(stack)
         await producer.start()
         try:
             appended = [
-                await producer.send_and_wait(stack.topics.events, value, key=key)
-                for key, value in bad
+                await producer.send_and_wait(
+                    stack.topics.events, value, key=key, partition=partition
+                )
+                for key, partition, value in bad
             ]
         finally:
             await producer.stop()

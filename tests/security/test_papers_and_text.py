@@ -18,8 +18,6 @@ from pypdf import PdfReader
 
 from events.inspection import InspectionPublished
 from events.recommendation import RecommendationIssued, TargetDateSet
-from events.registry import dump_event
-from events.streams import partition_key
 from infra.kafka_clients import durable_producer
 from infra.settings import Settings
 from projections.lag import wait_until_projected
@@ -182,10 +180,9 @@ async def test_finding_5_stored_text_and_dates_at_the_calendars_ends_cannot_brea
     producer = durable_producer(stack)
     await producer.start()
     try:
-        for envelope in log.envelopes:
-            await producer.send_and_wait(
-                stack.topics.events, dump_event(envelope), key=partition_key(envelope.stream_id)
-            )
+        # Sealed: a decider wrote them, long ago.
+        for key, partition, value in log.records(stack.partitions):
+            await producer.send_and_wait(stack.topics.events, value, key=key, partition=partition)
     finally:
         await producer.stop()
     await wait_until_projected(stack, RECOMMENDATIONS, timeout=60)

@@ -18,9 +18,10 @@ import httpx
 import orjson
 import pytest
 
+from events.ed25519 import encode_public_key
 from events.envelope import Envelope
 from events.registry import parse_event
-from events.signing import encode_public_key, verify_command_signature
+from events.signing import verify_command_signature
 from events.streams import key_stream_id
 from infra.kafka_clients import read_messages, read_topic
 from infra.settings import Settings

@@ -8,19 +8,25 @@ from uuid import UUID
 
 import orjson
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from events.chain import walk
 from events.envelope import Actor
-from events.integrity import seal_document
+from events.integrity import chain_break, seal_document
 from events.outcome import Outcome
 from events.registry import parse_event, parse_outcome
+from events.seals import TrustedKeys, verified_seal
 from events.topics import Message, Topics
+from services.decider import decider as decider_module
 from services.decider.decider import Decider
 from services.domain.authentication import anchor
 from services.domain.commands import Command, dump_command, parse_command
 from services.domain.idempotency import command_digest, principal_of
 from services.domain.rejections import Reason
-from tests.builders import INSPECTOR, issue, publish
+from services.domain.state import KeyState
+from tests.builders import INSPECTOR, issue, publish, rec_command
 from tests.fakes import BrokerAway, InMemoryLog, Record
+from tests.sealing import TEST_DECIDER, TEST_DECIDER_KEYS, sealed, untrusted_sealer
 from tests.signing import fixed_signer, signed
 
 TOPICS = Topics.with_prefix("unit.")
@@ -30,15 +36,21 @@ NOW = datetime(2024, 9, 18, 12, 0, tzinfo=UTC)
 GATEWAY = fixed_signer(1)
 
 
+def gateway_anchors() -> dict[str, KeyState]:
+    gateway = anchor(GATEWAY.public_key, "gateway")
+    return {gateway.key_id: gateway}
+
+
 def make_decider(log: InMemoryLog) -> Decider:
     ids = count(1)
-    gateway = anchor(GATEWAY.public_key, "gateway")
     return Decider(
         TOPICS,
         log,
         log,
         partitions=PARTITIONS,
-        anchors={gateway.key_id: gateway},
+        anchors=gateway_anchors(),
+        sealer=TEST_DECIDER,
+        keys=TEST_DECIDER_KEYS,
         clock=lambda: NOW,
         new_id=lambda: UUID(int=next(ids)),
     )
@@ -281,17 +293,21 @@ def _without_claims(log: InMemoryLog) -> InMemoryLog:
     for tp, records in sorted(log.records.items()):
         for r in records:
             doc = orjson.loads(r.value)
+            value = None
             if tp.topic == TOPICS.events:
                 doc.pop("command_digest")
                 doc = seal_document(
-                    {k: v for k, v in doc.items() if k != "hash"}, heads.get(doc["stream_id"])
+                    {k: v for k, v in doc.items() if k not in ("hash", "seal")},
+                    heads.get(doc["stream_id"]),
                 )
                 heads[doc["stream_id"]] = doc["hash"]
+                # The decider of that version wrote it.
+                value = sealed(orjson.dumps(doc), partition=r.partition)
             elif tp.topic == TOPICS.outcomes:
                 doc.pop("principal")
                 doc.pop("command_digest")
             old.records.setdefault(tp, []).append(
-                Record(r.topic, r.partition, r.offset, r.key, orjson.dumps(doc))
+                Record(r.topic, r.partition, r.offset, r.key, value or orjson.dumps(doc))
             )
     return old
 
@@ -353,3 +369,140 @@ async def test_a_file_loaded_again_by_its_loader_is_repeated_and_by_another_is_r
     assert [o.status for o in first] == ["accepted", "accepted"] and again == first
     assert [o.reason for o in other] == [Reason.COMMAND_ID_REUSED.value] * 2
     assert events_in(log) == [c.stream_id for c in lines]
+
+
+# Events only the decider can write (issue 14, part 3): seals.
+
+
+def _docs_by_partition(log: InMemoryLog) -> dict[int, list[dict[str, Any]]]:
+    docs: dict[int, list[dict[str, Any]]] = {}
+    for r in log.topic(TOPICS.events):
+        docs.setdefault(r.partition, []).append(orjson.loads(r.value))
+    return docs
+
+
+def _messages(log: InMemoryLog) -> list[Message]:
+    return [Message(r.partition, r.offset, r.key, r.value) for r in log.topic(TOPICS.events)]
+
+
+async def test_each_batch_seals_its_events_on_each_partition_with_one_signature() -> None:
+    log, commands = InMemoryLog(PARTITIONS), CommandsTopic()
+    decider = make_decider(log)
+    inspections: dict[int, Command] = {}
+    while len(inspections) < 2:  # two inspections whose events go to different partitions
+        candidate = publish()
+        inspections.setdefault(decider.home_partition(candidate.stream_id), candidate)
+    batch = [c for i in inspections.values() for c in (i, issue(i.stream_id, 1))]
+    batch += [issue(i.stream_id, 2) for i in inspections.values()]
+    outcomes = await decider.handle([commands.message(decider, c) for c in batch])
+    assert all(o.status == "accepted" for o in outcomes)
+
+    docs = _docs_by_partition(log)
+    assert set(docs) == set(inspections)
+    for partition, events in docs.items():
+        assert len(events) == 3
+        seal = events[0]["seal"]
+        assert seal["hashes"] == [e["hash"] for e in events]  # in log order, its own first
+        assert seal["key_id"] == TEST_DECIDER.key_id
+        assert all("seal" not in e for e in events[1:])
+        verified_seal(seal, events[0]["hash"], TEST_DECIDER_KEYS, partition, 0)
+        assert all(chain_break(e, e["prev_hash"]) is None for e in events)  # hashes unchanged
+
+    # The next batch has a seal of its own.
+    later = issue(next(iter(inspections.values())).stream_id, 3)
+    await decider.handle([commands.message(decider, later)])
+    [last] = [
+        e
+        for es in _docs_by_partition(log).values()
+        for e in es
+        if e["stream_id"] == (later.stream_id)
+    ]
+    assert last["seal"]["hashes"] == [last["hash"]]
+    assert walk(TOPICS.events, _messages(log), keys=TEST_DECIDER_KEYS).clean
+
+
+async def test_a_forged_event_in_the_log_is_not_a_fact_the_decider_folds() -> None:
+    log, commands = InMemoryLog(PARTITIONS), CommandsTopic()
+    decider = make_decider(log)
+    insp = publish()
+    rec = issue(insp.stream_id, 1)
+    await decider.handle([commands.message(decider, c) for c in (insp, rec)])
+    genuine_head = decider.state.heads[rec.stream_id]
+    # Issue 14's attack: the stream's next version, linked and hashed, written straight to the
+    # events topic by someone who is not the decider: an inspectorate decision closing it.
+    issued = orjson.loads(log.topic(TOPICS.events)[-1].value)
+    forged = seal_document(
+        {
+            **{k: v for k, v in issued.items() if k not in ("hash", "seal")},
+            "type": "InspectorateDecisionRecorded",
+            "stream_version": 2,
+            "data": {"recommendation_id": rec.stream_id, "decision": "closed", "rationale": "x"},
+        },
+        genuine_head,
+    )
+    home = decider.home_partition(rec.stream_id)
+    await log.send(TOPICS.events, orjson.dumps(forged), key=insp.stream_id.encode(), partition=home)
+
+    # Caught up while running, and after a restart.
+    for version, reader in enumerate((decider, make_decider(log)), start=2):
+        progress = rec_command(
+            "ReportProgress", rec.stream_id, position="on it", delivery_status="on_track"
+        )
+        (outcome,) = await reader.handle([commands.message(reader, progress)])
+        assert outcome.status == "accepted", outcome.detail
+        event = orjson.loads(log.topic(TOPICS.events)[-1].value)
+        # Linked to the genuine head, not to the forgery, so it projects.
+        assert event["prev_hash"] == genuine_head and event["stream_version"] == version
+        genuine_head = event["hash"]
+        # The forgery is the only event the chain walk names.
+        report = walk(TOPICS.events, _messages(log), keys=TEST_DECIDER_KEYS)
+        assert not report.breaks
+        assert [(b.partition, b.offset) for b in report.unauthenticated] == [(home, 2)]
+
+
+async def test_a_decider_restarted_with_a_new_key_keeps_the_log_verifying() -> None:
+    log, commands = InMemoryLog(PARTITIONS), CommandsTopic()
+    old = make_decider(log)
+    insp = publish()
+    await old.handle([commands.message(old, c) for c in (insp, issue(insp.stream_id, 1))])
+    new_key = untrusted_sealer()
+    both = TrustedKeys(
+        Ed25519PublicKey.from_public_bytes(k) for k in (TEST_DECIDER.public_key, new_key.public_key)
+    )
+    rotated = Decider(
+        TOPICS,
+        log,
+        log,
+        partitions=PARTITIONS,
+        anchors=gateway_anchors(),
+        sealer=new_key,
+        keys=both,
+        clock=lambda: NOW,
+    )
+    (outcome,) = await rotated.handle([commands.message(rotated, issue(insp.stream_id, 2))])
+    assert outcome.status == "accepted" and outcome.stream_version == 1
+    assert rotated.state.streams.keys() == {
+        insp.stream_id,
+        f"{insp.stream_id}/r1",
+        outcome.stream_id,
+    }
+    assert orjson.loads(log.topic(TOPICS.events)[-1].value)["seal"]["key_id"] == new_key.key_id
+    assert walk(TOPICS.events, _messages(log), keys=both).clean
+    # Without the old key, what it sealed is named; what the new one sealed is not.
+    only_new = TrustedKeys([Ed25519PublicKey.from_public_bytes(new_key.public_key)])
+    report = walk(TOPICS.events, _messages(log), keys=only_new)
+    assert len(report.unauthenticated) == 2 and not report.breaks
+
+
+async def test_a_partition_with_more_events_than_a_seal_may_list_gets_a_seal_per_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(decider_module, "MAX_SEALED_HASHES", 2)
+    log, commands = InMemoryLog(PARTITIONS), CommandsTopic()
+    decider = make_decider(log)
+    insp = publish()
+    batch = [insp, *(issue(insp.stream_id, n) for n in range(1, 5))]
+    await decider.handle([commands.message(decider, c) for c in batch])
+    (events,) = _docs_by_partition(log).values()
+    assert [len(e["seal"]["hashes"]) if "seal" in e else 0 for e in events] == [2, 0, 2, 0, 1]
+    assert walk(TOPICS.events, _messages(log), keys=TEST_DECIDER_KEYS).clean

@@ -27,6 +27,7 @@ from projections.apply import belongs_to_event, storable
 from services.domain.commands import InvalidCommand
 from tests.builders import command
 from tests.histories import History
+from tests.sealing import TEST_DECIDER_KEYS
 
 SHORT: TypeAdapter[str] = TypeAdapter(ShortText)
 LONG: TypeAdapter[str] = TypeAdapter(LongText)
@@ -167,8 +168,9 @@ def test_the_chain_walk_and_the_projector_agree_on_what_can_be_in_a_chain() -> N
     h.rec(1)
     doc = orjson.loads(h.messages()[0].value)
     doc["stream_version"] = "1"  # int() would have taken it; the projector does not
-    report = walk("t", [Message(0, 0, None, orjson.dumps(doc))])
-    assert [b.reason for b in report.breaks] == ["not an event (unreadable JSON or no stream)"]
+    report = walk("t", [Message(0, 0, None, orjson.dumps(doc))], keys=TEST_DECIDER_KEYS)
+    assert [b.reason for b in report.unreadable] == ["not an event (unreadable JSON or no stream)"]
+    assert not report.breaks
 
 
 def test_errors_of_an_events_values_are_told_from_errors_of_the_system() -> None:

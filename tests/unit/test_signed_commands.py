@@ -13,10 +13,11 @@ from uuid import UUID, uuid4
 import orjson
 import pytest
 
+from events.ed25519 import encode_public_key
 from events.envelope import Envelope
 from events.outcome import Outcome
 from events.registry import parse_event, parse_outcome
-from events.signing import SignedCommand, Signer, encode_public_key, verify_command_signature
+from events.signing import SignedCommand, Signer, verify_command_signature
 from events.streams import key_stream_id
 from events.topics import Message
 from services.decider.decider import Decider
@@ -27,6 +28,7 @@ from services.domain.rejections import Reason
 from services.domain.state import KeyState
 from tests.builders import ADMIN, INSPECTOR, command, contributor, issue, publish, rec_command
 from tests.fakes import InMemoryLog
+from tests.sealing import TEST_DECIDER, TEST_DECIDER_KEYS
 from tests.signing import fixed_signer, signed
 from tests.unit.test_decider import GATEWAY, PARTITIONS, TOPICS, CommandsTopic, make_decider
 
@@ -329,6 +331,8 @@ async def test_a_decider_key_signs_nothing_but_its_own_registration() -> None:
         log,
         partitions=PARTITIONS,
         anchors={a.key_id: a for a in (own_anchor, gateway_anchor)},
+        sealer=TEST_DECIDER,
+        keys=TEST_DECIDER_KEYS,
     )
     topic = CommandsTopic()
     own = self_registration(decider_key.public_key, "decider")

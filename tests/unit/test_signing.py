@@ -12,16 +12,10 @@ import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from events.ed25519 import decode_public_key, encode_public_key, key_id_of
 from events.envelope import CommandSignature
-from events.signing import (
-    NotSigned,
-    decode_public_key,
-    encode_public_key,
-    key_id_of,
-    parse_signed_command,
-    verify_command_signature,
-)
-from services.decider.keys import SigningKeyFileError, load_or_create_private_key
+from events.signing import NotSigned, parse_signed_command, verify_command_signature
+from infra.key_files import KeyFileError, load_or_create_private_key
 from services.decider.verifier import BatchVerifier, verify_all
 from tests.signing import fixed_signer
 
@@ -138,12 +132,12 @@ def test_a_key_file_others_can_read_or_that_holds_no_key_is_refused(tmp_path: Pa
     path = tmp_path / "gateway.key"
     load_or_create_private_key(path)
     os.chmod(path, 0o644)
-    with pytest.raises(SigningKeyFileError, match="readable by other users") as refused:
+    with pytest.raises(KeyFileError, match="readable by other users") as refused:
         load_or_create_private_key(path)
     assert "PRIVATE KEY" not in str(refused.value)
     os.chmod(path, 0o600)
     path.write_bytes(b"-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n")
-    with pytest.raises(SigningKeyFileError, match="no unencrypted PEM private key"):
+    with pytest.raises(KeyFileError, match="no unencrypted PEM private key"):
         load_or_create_private_key(path)
 
 
