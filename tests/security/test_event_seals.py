@@ -253,7 +253,7 @@ async def test_a_decider_restarted_with_a_new_key_keeps_everything_verifying(
     assert {s["key_id"] for s in seals if s} == {old_key, new_key}
     code, found = verify_json(env)
     assert (code, found["breaks"], found["unauthenticated"], found["unreadable"]) == (0, [], [], [])
-    assert found["events"] == 4
+    assert found["events"] == 5  # the four commands' and the gateway key's registration
 
     # The projector, with the keys this home trusts, projects all of it.
     trusted = FileDeciderKeys(own.trusted_deciders_dir)
@@ -262,7 +262,7 @@ async def test_a_decider_restarted_with_a_new_key_keeps_everything_verifying(
         await migrate(pool)
         async with pool.acquire() as conn:
             result = await project_messages(conn, own.topics.events, messages, keys=trusted)
-            assert (result.applied, result.failed) == (4, 0)
+            assert (result.applied, result.failed) == (5, 0)
             # An event sealed with a key that is not trusted is refused.
             head = orjson.loads(messages[-1].value)
             forged = sealed(orjson.dumps(forged_closure(head)), untrusted_sealer())
@@ -286,9 +286,26 @@ async def test_a_decider_restarted_with_a_new_key_keeps_everything_verifying(
     # chain.
     (own.trusted_deciders_dir / f"{old_key}.pub").unlink()
     report = await verify_chain(own)
-    first_batch = {(m.partition, m.offset) for m in messages[:2]}
+    docs = [orjson.loads(m.value) for m in messages]
+    by_old_key = {
+        h
+        for d in docs
+        if (d.get("seal") or {}).get("key_id") == old_key
+        for h in d["seal"]["hashes"]
+    }
+    first_batch = {
+        (m.partition, m.offset)
+        for m, d in zip(messages, docs, strict=True)
+        if d["hash"] in by_old_key
+    }
+    assert len(first_batch) == 3  # the gateway key's registration, the inspection and r1
     assert {(b.partition, b.offset) for b in report.unauthenticated} == first_batch
+    (progress,) = [
+        m
+        for m, d in zip(messages, docs, strict=True)
+        if d["stream_id"].endswith("/r1") and d["stream_version"] == 2
+    ]
     assert [(b.offset, b.stream_id) for b in report.breaks] == [
-        (messages[3].offset, f"{inspection.stream_id}/r1"),
+        (progress.offset, f"{inspection.stream_id}/r1"),
         (where[1], f"{inspection.stream_id}/r1"),
     ]
