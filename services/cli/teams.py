@@ -101,25 +101,33 @@ def principals_create(
     )
 
 
-def _when(key: SigningKey) -> tuple[str, str]:
-    revoked = f"{key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "-"
-    return f"{key.registered_at:%Y-%m-%d %H:%M}", revoked
-
-
-def _rows(principals: list[PrincipalInfo], keys: dict[str, SigningKey]) -> list[tuple[str, ...]]:
+def _key_rows(
+    principals: list[PrincipalInfo], keys: dict[str, SigningKey]
+) -> list[tuple[str, ...]]:
+    """Each team principal's keys, then the team keys of no Kafka login (a revoked
+    principal's, or registered for people who send through the API)."""
+    logins = [p.name for p in principals if p.kind == "team"]
+    listed = [k for name in logins for k in keys_of(keys.values(), name)]
+    others = sorted(
+        (k for k in keys.values() if k.kind == "team" and k.principal.name not in set(logins)),
+        key=lambda k: (k.principal.name, k.registered_at),
+    )
     rows: list[tuple[str, ...]] = []
-    logins = {p.name for p in principals}
-    for p in principals:
-        mine = keys_of(keys.values(), p.name) if p.kind == "team" else []
-        if not mine:
-            rows.append((p.name, p.kind, "-", "-", "-", "-", "-"))
-        for k in mine:
-            rows.append((p.name, p.kind, k.key_id, k.principal.team, k.principal.role, *_when(k)))
-    # Team keys of no Kafka login: a revoked principal's, or registered for people elsewhere.
-    for k in sorted(keys.values(), key=lambda k: (k.principal.name, k.registered_at)):
-        if k.kind == "team" and k.principal.name not in logins:
-            who = k.principal
-            rows.append((who.name, "no login", k.key_id, who.team, who.role, *_when(k)))
+    for k in [*listed, *others]:
+        registered = f"{k.registered_at:%Y-%m-%d %H:%M}"
+        revoked = f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "-"
+        login = "yes" if k in listed else "no"
+        rows.append(
+            (
+                k.principal.name,
+                k.key_id,
+                k.principal.team,
+                k.principal.role,
+                login,
+                registered,
+                revoked,
+            )
+        )
     return rows
 
 
@@ -127,8 +135,9 @@ def _rows(principals: list[PrincipalInfo], keys: dict[str, SigningKey]) -> list[
 def principals_list() -> None:
     """List the Kafka principals and the team principals' signing keys.
 
-    Keys as the log records them, registered and revoked; then the team keys whose principal
-    has no Kafka login (revoked principals', or keys registered for people).
+    Keys as the log records them, registered and revoked: each team principal's, then the
+    team keys whose principal has no Kafka login (revoked principals', or keys registered
+    for people).
     """
     settings = load_settings()
 
@@ -139,10 +148,22 @@ def principals_list() -> None:
         principals, keys = asyncio.run(read())
     except (KafkaAdminError, KafkaError) as exc:
         raise fail(f"Kafka: {exc}") from None
-    table = Table("principal", "kind", "key_id", "team", "role", "registered", "revoked")
-    for row in _rows(principals, keys):
-        table.add_row(*row)
-    console.print(table)
+    # Names and key ids are printed whole, never cut: they are what `revoke` takes.
+    logins = Table(title="Kafka principals")
+    logins.add_column("principal", no_wrap=True)
+    logins.add_column("kind")
+    logins.add_column("mechanisms")
+    for p in principals:
+        logins.add_row(p.name, p.kind, ", ".join(p.mechanisms))
+    console.print(logins)
+    signing = Table(title="Team signing keys")
+    signing.add_column("principal", no_wrap=True)
+    signing.add_column("key_id", no_wrap=True)
+    for heading in ("team", "role", "login", "registered", "revoked"):
+        signing.add_column(heading, overflow="fold")
+    for row in _key_rows(principals, keys):
+        signing.add_row(*row)
+    console.print(signing)
 
 
 @principals_app.command("revoke")
