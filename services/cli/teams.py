@@ -106,29 +106,23 @@ def _key_rows(
 ) -> list[tuple[str, ...]]:
     """Each team principal's keys, then the team keys of no Kafka login (a revoked
     principal's, or registered for people who send through the API)."""
-    logins = [p.name for p in principals if p.kind == "team"]
-    listed = [k for name in logins for k in keys_of(keys.values(), name)]
+    logins = {p.name for p in principals if p.kind == "team"}
+    listed = [k for name in sorted(logins) for k in keys_of(keys.values(), name)]
     others = sorted(
-        (k for k in keys.values() if k.kind == "team" and k.principal.name not in set(logins)),
+        (k for k in keys.values() if k.kind == "team" and k.principal.name not in logins),
         key=lambda k: (k.principal.name, k.registered_at),
     )
-    rows: list[tuple[str, ...]] = []
-    for k in [*listed, *others]:
-        registered = f"{k.registered_at:%Y-%m-%d %H:%M}"
-        revoked = f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "-"
-        login = "yes" if k in listed else "no"
-        rows.append(
-            (
-                k.principal.name,
-                k.key_id,
-                k.principal.team,
-                k.principal.role,
-                login,
-                registered,
-                revoked,
-            )
+    return [
+        (
+            k.principal.name,
+            k.key_id,
+            k.principal.team,
+            k.principal.role,
+            f"{k.registered_at:%Y-%m-%d %H:%M}",
+            f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "-",
         )
-    return rows
+        for k in [*listed, *others]
+    ]
 
 
 @principals_app.command("list")
@@ -136,8 +130,7 @@ def principals_list() -> None:
     """List the Kafka principals and the team principals' signing keys.
 
     Keys as the log records them, registered and revoked: each team principal's, then the
-    team keys whose principal has no Kafka login (revoked principals', or keys registered
-    for people).
+    team keys of principals with no Kafka login (revoked ones, or people's keys).
     """
     settings = load_settings()
 
@@ -159,7 +152,7 @@ def principals_list() -> None:
     signing = Table(title="Team signing keys")
     signing.add_column("principal", no_wrap=True)
     signing.add_column("key_id", no_wrap=True)
-    for heading in ("team", "role", "login", "registered", "revoked"):
+    for heading in ("team", "role", "registered", "revoked"):
         signing.add_column(heading, overflow="fold")
     for row in _key_rows(principals, keys):
         signing.add_row(*row)
