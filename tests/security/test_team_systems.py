@@ -264,7 +264,7 @@ async def test_bad_lines_are_named_and_not_sent(stack: Settings, team: Team) -> 
     lines.write_bytes(orjson.dumps(good) + b"\n\n" + orjson.dumps(missing) + b"\n{not json\n")
     sent = team.cli("send", str(lines), "--credentials", str(team.file), check=False)
     assert sent.returncode == 1
-    assert "line 3: data.position: Field required (not sent)" in sent.stderr
+    assert "error: line 3: data.position: Field required; data.delivery_status:" in sent.stderr
     assert "line 4: (command): not JSON" in sent.stderr
     assert outcome_lines(sent.stdout) == {good["command_id"]: "accepted"}
     assert "1 sent: 1 accepted" in sent.stdout and "2 bad line(s) not sent" in sent.stdout
