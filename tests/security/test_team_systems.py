@@ -7,9 +7,11 @@ the key; `principals list` shows both. Each test makes its own inspection, team 
 """
 
 import asyncio
+import os
 import stat
 import subprocess
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +24,17 @@ from events.envelope import Envelope
 from events.registry import parse_event
 from events.signing import verify_command_signature
 from events.streams import key_stream_id
+from infra.kafka_broker import LocalKafka
 from infra.kafka_clients import read_topic
-from infra.kafka_security import list_principals
+from infra.kafka_security import list_principals, prepare_kafka
+from infra.processes import free_port
 from infra.settings import Settings
 from infra.team_credentials import read_credentials_file
 from services.decider.gateway import CommandGateway
 from services.decider.principals import read_signing_keys
 from tests.builders import issue, publish, rec_command
-from tests.cli import rectrack
+from tests.cli import rectrack, start_component
+from tests.security.test_signed_commands import who_column
 from tests.signing import TeamProducer
 
 pytestmark = pytest.mark.integration
@@ -227,6 +232,8 @@ async def test_a_signed_command_sent_as_the_team_is_accepted_verifies_and_shows_
     (entry,) = [h for h in history if h["type"] == "ProgressReported"]
     assert entry["actor"] == {"name": team.name, "team": team.team, "role": "contributor"}
     assert entry["loaded_by"] is None
+    table = team.cli("history", team.rec_id).stdout
+    assert f"{team.name} ({team.team}, contributor)" in who_column(table)
 
 
 async def test_a_command_claiming_the_inspector_closes_nothing(
@@ -385,3 +392,62 @@ async def test_a_registration_without_an_outcome_leaves_nothing_behind(
             break
         await asyncio.sleep(1)
     assert key is not None and key.revoked and key.principal.name == team.name
+
+
+@pytest.fixture(scope="module")
+def tls_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A broker of its own with TLS on (SASL_SSL), and nothing else."""
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")
+    }
+    env |= {
+        "RECTRACK_HOME": str(tmp_path_factory.mktemp("teams-tls-home")),
+        "RECTRACK_KAFKA_PORT": str(free_port()),
+        "RECTRACK_KAFKA_CONTROLLER_PORT": str(free_port()),
+        "RECTRACK_PG_PORT": str(free_port()),
+        "RECTRACK_KAFKA_TLS": "1",
+        "RECTRACK_PARTITIONS": "2",
+        "RECTRACK_TOPIC_PREFIX": f"teams-tls-{uuid.uuid4().hex[:6]}.",
+        "RECTRACK_LOG_LEVEL": "warning",
+    }
+    kafka = LocalKafka(Settings.from_env(env))
+    kafka.start()
+    yield env
+    kafka.stop()
+
+
+async def test_with_tls_the_file_names_the_ca_and_send_connects_with_it(
+    tls_env: dict[str, str], tmp_path: Path
+) -> None:
+    settings = Settings.from_env(tls_env)
+    await prepare_kafka(settings)
+    decider = start_component(tls_env, "decider")
+    try:
+        team = Team(tls_env, tmp_path, role="inspector")
+        team.create()
+        doc = orjson.loads(team.file.read_bytes())
+        assert set(doc) == FILE_KEYS | {"ssl_cafile"}
+        assert doc["security_protocol"] == "SASL_SSL"
+        assert doc["ssl_cafile"] == str(LocalKafka(settings).tls.ca_cert)
+        published = {
+            "type": "PublishInspection",
+            "command_id": str(uuid.uuid4()),
+            "effective_date": "2024-01-10",
+            "data": {
+                "inspection_id": team.insp.stream_id,
+                "title": "Published by a team system over TLS",
+                "inspectorate": "HMICS",
+                "published_on": "2024-01-10",
+            },
+        }
+        sent = team.send([published])
+        assert outcome_lines(sent.stdout) == {published["command_id"]: "accepted"}
+        (event,) = await events_of(settings, team.insp.stream_id)
+        assert event.actor.model_dump() == {
+            "name": team.name,
+            "team": team.team,
+            "role": "inspector",
+        }
+    finally:
+        decider.terminate()
+        decider.wait(timeout=30)
