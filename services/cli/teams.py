@@ -263,7 +263,7 @@ def send(
         try:
             outcomes = asyncio.run(_send(team, commands, timeout))
         except (KafkaError, TimeoutError) as exc:
-            raise fail(f"Kafka, as {team.username}: {type(exc).__name__} {exc}".rstrip()) from None
+            raise fail(f"Kafka, as {team.username}: {exc or type(exc).__name__}") from None
     missing = [c for c in commands if c.line not in outcomes]
     for c in missing:
         err.print(f"line {c.line}: {c.command_id} no outcome within {timeout:g}s")

@@ -159,15 +159,19 @@ class TeamClient:
     async def start(self, timeout: float = 60.0) -> None:
         """Log in, join the group and fix where outcomes are read from: their end now, before
         anything is sent. TimeoutError if the group gives no partitions in time."""
-        await self.producer.start()
-        await self.outcome_reader.start()
-        deadline = time.monotonic() + timeout
-        while not self.outcome_reader.assignment():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no partitions of {self.topics.outcomes} for {self.group}")
-            await self.outcome_reader.getmany(timeout_ms=200)  # joins; nothing of ours yet
-        for tp in self.outcome_reader.assignment():
-            await self.outcome_reader.position(tp)
+        try:
+            await self.producer.start()
+            await self.outcome_reader.start()
+            deadline = time.monotonic() + timeout
+            while not self.outcome_reader.assignment():
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"no partitions of {self.topics.outcomes} for {self.group}")
+                await self.outcome_reader.getmany(timeout_ms=200)  # joins; nothing of ours yet
+            for tp in self.outcome_reader.assignment():
+                await self.outcome_reader.position(tp)
+        except BaseException:
+            await self.stop()  # a refused login leaves no client open
+            raise
 
     async def stop(self) -> None:
         """Leave the group and disconnect."""
