@@ -265,8 +265,8 @@ async def revoke(
         return Revocation(None, False, revoked)
     try:
         check_name(ident)
-    except ValueError:
-        raise PrincipalError(f"no principal and no signing key {ident!r}") from None
+    except ValueError as exc:
+        raise PrincipalError(f"no principal and no signing key {ident!r} ({exc})") from None
     live = [k.key_id for k in keys_of(keys.values(), ident) if not k.revoked]
     removed = await revoke_principal(settings, ident)
     if not removed and not live:
