@@ -188,8 +188,8 @@ async def create_team_principal(
     `principal.name` names both. Nothing is left behind when something fails: not the file,
     not the Kafka login; a registration that got no outcome in time is revoked as well, in
     case it is decided later. FileExistsError when anything is at `out` (checked first, and
-    again when the file is written); PrincipalError when the principal exists already or the
-    registration is refused.
+    again when the file is written); KafkaAdminError when a Kafka principal of that name exists
+    already (it is left as it is); PrincipalError when the registration is not accepted.
     """
     if await asyncio.to_thread(os.path.lexists, out):
         raise FileExistsError(out)
