@@ -7,6 +7,7 @@ the SASL/SCRAM credentials and CA of the principal the settings name.
 import asyncio
 import ssl
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -149,8 +150,14 @@ async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[int]:
     return sorted(cluster.partitions_for_topic(topic) or ())
 
 
-async def read_topic(settings: Settings, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
-    """Every message of a topic up to its end now, in partition then offset order."""
+async def read_topic(
+    settings: Settings,
+    topic: str,
+    keep: Callable[[ConsumerRecord[bytes, bytes]], bool] | None = None,
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every message of a topic up to its end now (those `keep` keeps), in partition then
+    offset order. `keep` sees every record as it arrives, so a reader that wants few of many
+    (by key, say) holds only those."""
     consumer = groupless_consumer(settings)
     await consumer.start()
     try:
@@ -162,9 +169,14 @@ async def read_topic(settings: Settings, topic: str) -> list[ConsumerRecord[byte
         consumer.assign(wanted)
         await consumer.seek_to_beginning(*wanted)
         found: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {tp: [] for tp in wanted}
-        while any(not found[tp] or found[tp][-1].offset + 1 < ends[tp] for tp in wanted):
+        last = dict.fromkeys(wanted, -1)  # the offset of the last record read, kept or not
+        while any(last[tp] + 1 < ends[tp] for tp in wanted):
             for tp, records in (await consumer.getmany(timeout_ms=1000)).items():
-                found[tp] += [r for r in records if r.offset < ends[tp]]
+                for r in records:
+                    if r.offset < ends[tp]:
+                        last[tp] = r.offset
+                        if keep is None or keep(r):
+                            found[tp].append(r)
         return [r for tp in wanted for r in found[tp]]
     finally:
         await consumer.stop()

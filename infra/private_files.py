@@ -53,3 +53,17 @@ def ensure_password(path: Path) -> str:
     finally:
         tmp.unlink()
     return path.read_text().strip()
+
+
+def create_private(path: Path, data: bytes) -> None:
+    """Write a new file of mode 0600, whole or not at all, never replacing anything.
+
+    FileExistsError if `path` exists (a file, a folder, a symbolic link, even a dangling one),
+    also when it appears while this is written: the complete file is linked into place, which
+    fails rather than replace.
+    """
+    tmp = _temporary_sibling(path, data)
+    try:
+        os.link(tmp, path)
+    finally:
+        tmp.unlink()

@@ -2,7 +2,6 @@
 
 import asyncio
 import dataclasses
-import os
 from datetime import date
 from importlib import resources
 from pathlib import Path
@@ -13,7 +12,7 @@ import typer
 from rich.table import Table
 
 from events.envelope import Actor
-from services.cli.output import console, err, fail, load_settings, write_json
+from services.cli.output import cli_user, console, err, fail, load_settings, write_json
 from services.cli.reports import ReportFormat, print_report, read_report
 from services.cli.stack import up
 from services.decider.loader import load_file
@@ -57,9 +56,7 @@ def load(
 
 def _loader(name: str | None, team: str, role: str) -> Actor:
     try:
-        return Actor.model_validate(
-            {"name": name or os.environ.get("USER") or "rectrack-cli", "team": team, "role": role}
-        )
+        return Actor.model_validate({"name": name or cli_user(), "team": team, "role": role})
     except ValueError as exc:
         raise fail(f"--loader-role: {exc}") from exc
 

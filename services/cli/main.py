@@ -8,7 +8,7 @@ from rich.text import Text
 
 from infra.kafka_clients import KafkaCredentialsError
 from infra.settings import DatabaseCredentialsError, KafkaSettingsError
-from services.cli import admin, data, reports, stack
+from services.cli import admin, data, reports, stack, teams
 from services.cli.output import err
 
 app = typer.Typer(
@@ -17,6 +17,7 @@ app = typer.Typer(
 app.add_typer(stack.topics_app, name="topics")
 app.add_typer(admin.tokens_app, name="tokens")
 app.add_typer(admin.schema_app, name="schema")
+app.add_typer(teams.principals_app, name="principals")
 COMMANDS: tuple[Callable[..., None], ...] = (
     stack.up,
     stack.down,
@@ -30,6 +31,7 @@ COMMANDS: tuple[Callable[..., None], ...] = (
     reports.paper,
     data.verify,
     data.demo,
+    teams.send,
 )
 for command in COMMANDS:
     app.command()(command)

@@ -1,5 +1,6 @@
 """What every command shares: settings, the consoles, failing with a message, a connection."""
 
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -41,6 +42,11 @@ def load_settings() -> Settings:
     settings = Settings.from_env()
     configure_logging(settings.log_level)
     return settings
+
+
+def cli_user() -> str:
+    """Who runs the CLI, as the commands it sends in their name record it."""
+    return os.environ.get("USER") or "rectrack-cli"
 
 
 def fail(message: str) -> typer.Exit:
