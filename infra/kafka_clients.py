@@ -6,7 +6,6 @@ the SASL/SCRAM credentials and CA of the principal the settings name.
 
 import asyncio
 import ssl
-import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from events.topics import Message
+from infra.private_files import read_private_text
 from infra.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -31,23 +31,13 @@ class KafkaCredentialsError(RuntimeError):
 
 def read_kafka_password(path: Path) -> str:
     """A Kafka password kept in a file only its owner may read; refuse a missing or open one."""
-    try:
-        mode = path.stat().st_mode
-        secret = path.read_text().strip()
-    except OSError as exc:
-        raise KafkaCredentialsError(
-            f"cannot read the Kafka password in {path} ({exc.strerror or exc}). `rectrack up` "
-            "creates this home's; for a cluster of your own set RECTRACK_KAFKA_PASSWORD_FILE"
-        ) from None
-    # Like ssh with a private key: a password others can read is no longer a secret.
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise KafkaCredentialsError(
-            f"{path} is readable by other users (mode {stat.S_IMODE(mode):04o}); "
-            f"run `chmod 600 {path}`"
-        )
-    if not secret:
-        raise KafkaCredentialsError(f"{path} is empty")
-    return secret
+    return read_private_text(
+        path,
+        KafkaCredentialsError,
+        "the Kafka password",
+        "`rectrack up` creates this home's; for a cluster of your own set "
+        "RECTRACK_KAFKA_PASSWORD_FILE",
+    )
 
 
 def tls_context(settings: Settings) -> ssl.SSLContext | None:

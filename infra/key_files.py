@@ -7,7 +7,6 @@ but one of them, and the others read the winner's.
 
 import contextlib
 import os
-import stat
 from pathlib import Path
 from uuid import uuid4
 
@@ -18,6 +17,8 @@ from cryptography.hazmat.primitives.serialization import (
     PrivateFormat,
     load_pem_private_key,
 )
+
+from infra.private_files import read_private
 
 
 class KeyFileError(RuntimeError):
@@ -68,20 +69,13 @@ def _create(path: Path) -> None:
 
 
 def _read(path: Path) -> Ed25519PrivateKey:
-    try:
-        mode = path.stat().st_mode
-        pem = path.read_bytes()
-    except OSError as exc:
-        raise KeyFileError(
-            f"cannot read the signing key {path} ({exc.strerror or exc}): run rectrack as the "
-            "user who started the stack, with the same RECTRACK_HOME"
-        ) from None
-    # Like ssh with a private key: a key others can read seals for whoever read it.
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise KeyFileError(
-            f"{path} is readable by other users (mode {stat.S_IMODE(mode):04o}); run "
-            f"`chmod 600 {path}`, and rotate the key if anyone else may have read it"
-        )
+    pem = read_private(
+        path,
+        KeyFileError,
+        "the signing key",
+        "Run rectrack as the user who started the stack, with the same RECTRACK_HOME",
+        exposed_hint=", and rotate the key if anyone else may have read it",
+    )
     try:
         key = load_pem_private_key(pem, password=None)
     except (TypeError, ValueError):

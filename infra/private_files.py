@@ -3,6 +3,7 @@
 import contextlib
 import os
 import secrets
+import stat
 from pathlib import Path
 
 
@@ -67,3 +68,35 @@ def create_private(path: Path, data: bytes) -> None:
         os.link(tmp, path)
     finally:
         tmp.unlink()
+
+
+def read_private(
+    path: Path, error: type[Exception], what: str, hint: str, exposed_hint: str = ""
+) -> bytes:
+    """The bytes of a file only its owner may read; `error` saying what to do when it is
+    missing or unreadable (`hint`) or others may read it (never the content)."""
+    try:
+        mode = path.stat().st_mode
+        content = path.read_bytes()
+    except OSError as exc:
+        raise error(f"cannot read {what} in {path} ({exc.strerror or exc}). {hint}") from None
+    # Like ssh with a private key: a secret others can read is no longer a secret.
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise error(
+            f"{path} is readable by other users (mode {stat.S_IMODE(mode):04o}); "
+            f"run `chmod 600 {path}`{exposed_hint}"
+        )
+    return content
+
+
+def read_private_text(
+    path: Path, error: type[Exception], what: str, hint: str, empty_hint: str = ""
+) -> str:
+    """A secret kept alone in a private file (`read_private`), stripped; an empty one refused."""
+    try:
+        secret = read_private(path, error, what, hint).decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise error(f"{path} does not hold UTF-8 text") from None
+    if not secret:
+        raise error(f"{path} is empty{empty_hint}")
+    return secret

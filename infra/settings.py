@@ -2,12 +2,12 @@
 
 import os
 import re
-import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from events.topics import Topics
+from infra.private_files import read_private_text
 
 DEFAULT_PARTITIONS = 6
 
@@ -39,25 +39,15 @@ KAFKA_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256")
 
 
 def read_secret(path: Path) -> str:
-    """A password kept in a file only its owner may read; refuse a missing or exposed file."""
-    try:
-        mode = path.stat().st_mode
-        secret = path.read_text().strip()
-    except OSError as exc:
-        raise DatabaseCredentialsError(
-            f"cannot read the database password in {path} ({exc.strerror or exc}). "
-            "`rectrack up` creates it, readable only by the user who ran it: run rectrack as "
-            "that user with the same RECTRACK_HOME, or set DATABASE_URL"
-        ) from None
-    # Like ssh with a private key: a password others can read is no longer a secret.
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise DatabaseCredentialsError(
-            f"{path} is readable by other users (mode {stat.S_IMODE(mode):04o}); "
-            f"run `chmod 600 {path}`"
-        )
-    if not secret:
-        raise DatabaseCredentialsError(f"{path} is empty; `rectrack up` writes a new password")
-    return secret
+    """A database password kept in a file only its owner may read."""
+    return read_private_text(
+        path,
+        DatabaseCredentialsError,
+        "the database password",
+        "`rectrack up` creates it, readable only by the user who ran it: run rectrack as "
+        "that user with the same RECTRACK_HOME, or set DATABASE_URL",
+        empty_hint="; `rectrack up` writes a new password",
+    )
 
 
 def redact_url(url: str) -> str:

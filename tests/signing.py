@@ -7,6 +7,7 @@ product's gateway is involved.
 """
 
 from typing import Any
+from uuid import uuid4
 
 import httpx
 import orjson
@@ -16,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from events.ed25519 import encode_public_key
 from events.signing import Signer
 from events.streams import partition_key
-from infra.kafka_clients import durable_producer
+from infra.kafka_security import PrincipalKind, create_principal, revoke_principal
 from infra.settings import Settings
 from services.domain.commands import Command, dump_command
 
@@ -65,20 +66,28 @@ async def register_key(
 
 
 class TeamProducer:
-    """A team's own system: signs with its key and produces straight onto the commands topic."""
+    """A team's own system: signs with its key and produces straight onto the commands topic,
+    logged in to Kafka as a team principal of its own (made on entry, revoked on exit), so it
+    has exactly a team's rights."""
 
     def __init__(self, settings: Settings, signer: Signer) -> None:
         self.settings = settings
         self.signer = signer
-        # The product's producer options, so the test connects however the broker asks.
-        self.producer: AIOKafkaProducer = durable_producer(settings)
+        self.principal = f"team-{uuid4().hex[:10]}"
+        self.producer: AIOKafkaProducer | None = None
 
     async def __aenter__(self) -> "TeamProducer":
+        credentials = await create_principal(self.settings, self.principal, PrincipalKind.team)
+        self.producer = AIOKafkaProducer(
+            **credentials.client_options(), acks="all", enable_idempotence=True
+        )
         await self.producer.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.producer.stop()
+        if self.producer is not None:
+            await self.producer.stop()
+        await revoke_principal(self.settings, self.principal)
 
     async def send(self, stream_id: str, command: Command | dict[str, Any]) -> None:
         """Sign and produce one command, keyed by its stream's inspection."""
@@ -86,6 +95,7 @@ class TeamProducer:
 
     async def send_raw(self, stream_id: str, value: bytes) -> None:
         """Produce bytes as they are (unsigned, forged...), keyed as a command of this stream."""
+        assert self.producer is not None, "use TeamProducer with `async with`"
         await self.producer.send_and_wait(
             self.settings.topics.commands, value, key=partition_key(stream_id)
         )

@@ -10,7 +10,6 @@ its own (a prefix of its own on the session's broker) so probe records disturb n
 import asyncio
 import dataclasses
 import json
-import os
 import ssl
 import stat
 import uuid
@@ -46,9 +45,9 @@ from infra.kafka_security import (
 )
 from infra.kafka_wire import DeleteAcls
 from infra.private_files import write_private
-from infra.processes import free_port
 from infra.settings import Settings
 from services.decider.gateway import CommandGateway
+from tests.brokers import tls_broker
 from tests.builders import publish
 from tests.cli import rectrack, start_component
 
@@ -303,23 +302,8 @@ def test_credentials_are_private_files_and_appear_in_no_log_status_or_ps(
 @pytest.fixture(scope="module")
 def tls_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """A broker of its own with TLS on (SASL_SSL), and nothing else."""
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")
-    }
-    env |= {
-        "RECTRACK_HOME": str(tmp_path_factory.mktemp("tls-home")),
-        "RECTRACK_KAFKA_PORT": str(free_port()),
-        "RECTRACK_KAFKA_CONTROLLER_PORT": str(free_port()),
-        "RECTRACK_PG_PORT": str(free_port()),
-        "RECTRACK_KAFKA_TLS": "1",
-        "RECTRACK_PARTITIONS": "2",
-        "RECTRACK_TOPIC_PREFIX": f"tls-{uuid.uuid4().hex[:6]}.",
-        "RECTRACK_LOG_LEVEL": "warning",
-    }
-    kafka = LocalKafka(Settings.from_env(env))
-    kafka.start()
-    yield env
-    kafka.stop()
+    with tls_broker(tmp_path_factory.mktemp("tls-home"), "tls") as env:
+        yield env
 
 
 async def test_with_tls_the_decider_works_and_plain_or_unverified_clients_are_refused(

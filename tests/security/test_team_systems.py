@@ -7,7 +7,6 @@ the key; `principals list` shows both. Each test makes its own inspection, team 
 """
 
 import asyncio
-import os
 import stat
 import subprocess
 import uuid
@@ -27,11 +26,11 @@ from events.streams import key_stream_id
 from infra.kafka_broker import LocalKafka
 from infra.kafka_clients import read_topic
 from infra.kafka_security import list_principals, prepare_kafka
-from infra.processes import free_port
 from infra.settings import Settings
 from infra.team_credentials import read_credentials_file
 from services.decider.gateway import CommandGateway
 from services.decider.principals import read_signing_keys
+from tests.brokers import tls_broker
 from tests.builders import issue, publish, rec_command
 from tests.cli import rectrack, start_component
 from tests.security.test_signed_commands import who_column
@@ -398,23 +397,8 @@ async def test_a_registration_without_an_outcome_leaves_nothing_behind(
 @pytest.fixture(scope="module")
 def tls_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """A broker of its own with TLS on (SASL_SSL), and nothing else."""
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")
-    }
-    env |= {
-        "RECTRACK_HOME": str(tmp_path_factory.mktemp("teams-tls-home")),
-        "RECTRACK_KAFKA_PORT": str(free_port()),
-        "RECTRACK_KAFKA_CONTROLLER_PORT": str(free_port()),
-        "RECTRACK_PG_PORT": str(free_port()),
-        "RECTRACK_KAFKA_TLS": "1",
-        "RECTRACK_PARTITIONS": "2",
-        "RECTRACK_TOPIC_PREFIX": f"teams-tls-{uuid.uuid4().hex[:6]}.",
-        "RECTRACK_LOG_LEVEL": "warning",
-    }
-    kafka = LocalKafka(Settings.from_env(env))
-    kafka.start()
-    yield env
-    kafka.stop()
+    with tls_broker(tmp_path_factory.mktemp("teams-tls-home"), "teams-tls") as env:
+        yield env
 
 
 async def test_with_tls_the_file_names_the_ca_and_send_connects_with_it(

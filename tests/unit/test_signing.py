@@ -16,7 +16,7 @@ from events.ed25519 import decode_public_key, encode_public_key, key_id_of
 from events.envelope import CommandSignature
 from events.signing import NotSigned, parse_signed_command, verify_command_signature
 from infra.key_files import KeyFileError, load_or_create_private_key
-from services.decider.verifier import BatchVerifier, verify_all
+from services.decider.verifier import BatchVerifier, Job, verify_all
 from tests.signing import fixed_signer
 
 KEY = fixed_signer(7)
@@ -185,10 +185,15 @@ async def test_the_helper_process_verifies_each_signature_against_its_own_key() 
         await verifier.stop()
 
 
-async def test_the_helper_skips_what_the_decider_has_passed_and_never_makes_it_wait() -> None:
+def genuine_jobs(count: int) -> list[Job]:
+    """`count` copies of one job whose signature verifies."""
     payload = b"{}"
     signature = base64.b64decode(orjson.loads(KEY.sign(payload))["signature"])
-    jobs = [(KEY.public_key, signature, payload)] * 400
+    return [(KEY.public_key, signature, payload)] * count
+
+
+async def test_the_helper_skips_what_the_decider_has_passed_and_never_makes_it_wait() -> None:
+    jobs = genuine_jobs(400)
     verifier = BatchVerifier()
     await verifier.start()
     try:
@@ -205,9 +210,7 @@ async def test_the_helper_skips_what_the_decider_has_passed_and_never_makes_it_w
 
 
 async def test_a_helper_that_died_is_replaced_and_meanwhile_the_decider_verifies() -> None:
-    payload = b"{}"
-    signature = base64.b64decode(orjson.loads(KEY.sign(payload))["signature"])
-    jobs = [(KEY.public_key, signature, payload)] * 20
+    jobs = genuine_jobs(20)
     verifier = BatchVerifier()
     await verifier.start()
     try:
