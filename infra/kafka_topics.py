@@ -194,10 +194,13 @@ class TopicsReport:
         """What the settings ask of every topic, in words."""
         if self.policy is None:
             return f"refused: {self.refused}"
+        policy = self.policy
+        source = policy.factor_source
+        if policy.factor_derivation is None:
+            source += f"; {self.brokers} live broker{'' if self.brokers == 1 else 's'}"
         return (
-            f"replication factor {self.policy.replication_factor} "
-            f"({self.policy.factor_source}), min.insync.replicas "
-            f"{self.policy.min_insync_replicas}; {self.brokers} live broker(s)"
+            f"factor {policy.replication_factor}, min.insync.replicas "
+            f"{policy.min_insync_replicas} ({source})"
         )
 
     def policy_json(self) -> dict[str, Any]:
