@@ -4,25 +4,26 @@ Every client connects through `connection_options`: the broker, the security pro
 the SASL/SCRAM credentials and CA of the principal the settings name.
 """
 
-import asyncio
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.admin import AIOKafkaAdminClient
 
 from events.topics import Message
+from infra import kafka_topics
 from infra.private_files import read_private_text
 from infra.settings import Settings
+from infra.topic_policy import FIXED_CONFIGS
 
 log = structlog.get_logger(__name__)
 
-# The log is the system of record: keep it forever, never compact it.
-TOPIC_CONFIG = {"retention.ms": "-1", "cleanup.policy": "delete"}
+# The log is the system of record: keep it forever, never compact it (with
+# `min.insync.replicas` from the settings: infra/topic_policy.py).
+TOPIC_CONFIG = dict(FIXED_CONFIGS)
 
 
 class KafkaCredentialsError(RuntimeError):
@@ -96,38 +97,24 @@ def admin_client(settings: Settings) -> AIOKafkaAdminClient:
     return AIOKafkaAdminClient(**connection_options(settings))
 
 
-async def ensure_topics(settings: Settings) -> list[str]:
-    """Create this instance's topics with explicit partitions and retention; return new ones."""
+async def ensure_topics(
+    settings: Settings, topics: Sequence[str] | None = None, *, create: bool = True
+) -> list[str]:
+    """Create this instance's missing topics (or those named) with explicit partitions,
+    replication factor, `min.insync.replicas` and retention, then check every one of them
+    against the settings; return the new ones.
+
+    Raises `TopicCheckError`, naming the topic and the setting, when one is weaker than the
+    settings ask (infra/topic_policy.py), whether it was made here or long ago. With
+    `create=False` it only checks, and a missing topic is one of the problems.
+    """
     admin = admin_client(settings)
     await admin.start()
     try:
-        existing = set(await admin.list_topics())
-        wanted = [t for t in settings.topics.all() if t not in existing]
-        created: list[str] = []
-        for name in wanted:
-            try:
-                await admin.create_topics(
-                    [NewTopic(name, settings.partitions, 1, topic_configs=TOPIC_CONFIG)]
-                )
-                created.append(name)
-            except TopicAlreadyExistsError:
-                continue
-        await _wait_for_leaders(admin, created)
-        if created:
-            log.info("topics_created", topics=created, partitions=settings.partitions)
-        return created
+        names = list(settings.topics.all() if topics is None else topics)
+        return await kafka_topics.ensure(admin, settings, names, create_missing=create)
     finally:
         await admin.close()
-
-
-async def _wait_for_leaders(admin: AIOKafkaAdminClient, topics: list[str]) -> None:
-    for _ in range(100):
-        if not topics:
-            return
-        described = await admin.describe_topics(topics)
-        if all(t["partitions"] and t["error_code"] == 0 for t in described):
-            return
-        await asyncio.sleep(0.1)
 
 
 async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[int]:

@@ -138,30 +138,39 @@ def app_grants(settings: Settings, component: str) -> list[Grant]:
     """Least privilege for each component, topics named exactly (LITERAL).
 
     The decider alone writes events, outcomes and dead letters; the API (and the gateway of
-    `rectrack load`) only writes commands, so a compromised API cannot forge an event.
+    `rectrack load`) only writes commands, so a compromised API cannot forge an event. Each
+    reads the configs of the topics it uses (DC: DescribeConfigs) to check their replication and
+    retention before it starts; the API also reports them.
     """
     t = settings.topics
     R, W, D = Operation.READ, Operation.WRITE, Operation.DESCRIBE
+    DC = Operation.DESCRIBE_CONFIGS
     if component == "decider":
         return [
-            *_topic(t.commands, R),
-            *_topic(t.events, R, W),
-            *_topic(t.outcomes, R, W),
-            *_topic(t.dead_letters, W),
+            *_topic(t.commands, R, DC),
+            *_topic(t.events, R, W, DC),
+            *_topic(t.outcomes, R, W, DC),
+            *_topic(t.dead_letters, W, DC),
             *_faust_app(settings, component),
         ]
     if component == "projector":
-        return [*_topic(t.events, R), *_faust_app(settings, component)]
+        return [*_topic(t.events, R, DC), *_faust_app(settings, component)]
     if component == "api":
         # Feed and lag read events; the gateway follows outcomes; metrics need the dead
         # letters' end offsets (Describe), not their content.
         return [
-            *_topic(t.commands, W),
-            *_topic(t.outcomes, R),
-            *_topic(t.events, R),
-            *_topic(t.dead_letters, D),
+            *_topic(t.commands, W, DC),
+            *_topic(t.outcomes, R, DC),
+            *_topic(t.events, R, DC),
+            *_topic(t.dead_letters, D, DC),
         ]
     raise ValueError(f"no such component: {component!r}")
+
+
+def component_topics(settings: Settings, component: str) -> tuple[str, ...]:
+    """The instance's topics a component uses (those it is granted anything on)."""
+    granted = {g.name for g in app_grants(settings, component)}
+    return tuple(name for name in settings.topics.all() if name in granted)
 
 
 def group_prefix(name: str) -> str:

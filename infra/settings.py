@@ -143,6 +143,28 @@ def _positive(env: dict[str, str], name: str, default: int) -> int:
     return value
 
 
+def _replication(env: dict[str, str]) -> tuple[int | None, int | None]:
+    """RECTRACK_REPLICATION_FACTOR and RECTRACK_MIN_INSYNC_REPLICAS: whole numbers from 1, the
+    second at most the first; unset (None) they are worked out from the cluster's size when
+    topics are created or checked (infra/topic_policy.py)."""
+    found: list[int | None] = []
+    for name in ("RECTRACK_REPLICATION_FACTOR", "RECTRACK_MIN_INSYNC_REPLICAS"):
+        raw = (env.get(name) or "").strip()
+        if not raw:
+            found.append(None)
+            continue
+        if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+            raise KafkaSettingsError(f"{name} must be a whole number from 1, got {raw!r}")
+        found.append(int(raw))
+    factor, min_insync = found
+    if factor is not None and min_insync is not None and min_insync > factor:
+        raise KafkaSettingsError(
+            f"RECTRACK_MIN_INSYNC_REPLICAS={min_insync} is more than "
+            f"RECTRACK_REPLICATION_FACTOR={factor}: every write would be refused"
+        )
+    return factor, min_insync
+
+
 @dataclass(frozen=True)
 class Settings:
     """One rectrack instance's configuration."""
@@ -176,12 +198,17 @@ class Settings:
     gateway_public_keys: tuple[str, ...] = ()
     # RECTRACK_KEYS_DIR: the signing keys' folder, when not RECTRACK_HOME/keys.
     keys_folder: Path | None = None
+    # RECTRACK_REPLICATION_FACTOR / RECTRACK_MIN_INSYNC_REPLICAS of every topic; None: from the
+    # cluster's live brokers when topics are created or checked (infra/topic_policy.py).
+    replication_factor: int | None = None
+    min_insync_replicas: int | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
         """Read RECTRACK_* / KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL from the environment."""
         e = dict(os.environ if env is None else env)
         write_rate, write_burst = _write_rate(e)
+        replication_factor, min_insync_replicas = _replication(e)
         home = Path(e.get("RECTRACK_HOME") or Path.home() / ".rectrack").expanduser()
         return cls(
             home=home.resolve(),
@@ -213,6 +240,8 @@ class Settings:
                 if e.get("RECTRACK_KEYS_DIR")
                 else None
             ),
+            replication_factor=replication_factor,
+            min_insync_replicas=min_insync_replicas,
         )
 
     @property

@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from events.envelope import Actor
+from infra.kafka_clients import ensure_topics
 from services.cli.output import cli_user, console, err, fail, load_settings, write_json
 from services.cli.reports import ReportFormat, print_report, read_report
 from services.cli.stack import up
@@ -42,8 +43,12 @@ def load(
     """Send one command per line of FILE (NDJSON) and summarise the outcomes."""
     loader = _loader(loaded_by, loader_team, loader_role)
     # The gateway connects as the API's principal: it writes commands and reads outcomes only.
+    settings = load_settings().for_component("api")
+    # Nothing is sent to a topic weaker than the settings ask (TopicCheckError names it).
+    t = settings.topics
+    asyncio.run(ensure_topics(settings, (t.commands, t.outcomes), create=False))
     summary = load_file(
-        load_settings().for_component("api"),
+        settings,
         file,
         loaded_by=loader,
         timeout=timeout,

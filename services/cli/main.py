@@ -8,6 +8,7 @@ from rich.text import Text
 
 from infra.kafka_clients import KafkaCredentialsError
 from infra.settings import DatabaseCredentialsError, KafkaSettingsError
+from infra.topic_policy import TopicCheckError
 from services.cli import admin, data, reports, stack, teams
 from services.cli.output import err
 
@@ -42,7 +43,13 @@ def main() -> None:
     os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
     try:
         app()
-    except (DatabaseCredentialsError, KafkaCredentialsError, KafkaSettingsError) as exc:
-        # Not a bug to report with a traceback: the message names the file or setting to fix.
+    except (
+        DatabaseCredentialsError,
+        KafkaCredentialsError,
+        KafkaSettingsError,
+        TopicCheckError,
+    ) as exc:
+        # Not a bug to report with a traceback: the message names the file or setting to fix
+        # (TopicCheckError: each topic weaker than the settings, and the setting).
         err.print(Text("error:", style="red"), str(exc))
         raise SystemExit(1) from None

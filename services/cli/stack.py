@@ -10,9 +10,12 @@ from enum import StrEnum
 from typing import Annotated
 
 import typer
+from aiokafka.errors import KafkaError
 
-from infra.kafka_clients import ensure_topics
-from infra.kafka_security import prepare_kafka
+from infra.kafka_clients import admin_client, ensure_topics
+from infra.kafka_security import component_topics, prepare_kafka
+from infra.kafka_topics import TopicsReport
+from infra.kafka_topics import report as topics_report
 from infra.processes import read_pid, require_free, spawn, stop_pid, wait_until
 from infra.settings import Settings
 from infra.stack import infrastructure_status, start_infrastructure, stop_infrastructure
@@ -98,6 +101,7 @@ def _print_status(settings: Settings) -> None:
     console.print(f"Home:       {settings.home}")
     if all(s.running for s in infrastructure_status(settings)):
         _print_lag(settings)
+        _print_topics(settings)
 
 
 def _kafka_auth(settings: Settings) -> str:
@@ -125,6 +129,40 @@ def _print_lag(settings: Settings) -> None:
         f"events (lag {lag.behind}, last event recorded {last}, {lag.errors} errors)"
     )
     console.print(f"Dead letters: {lag.dead_letters}")
+
+
+async def _topics_report(settings: Settings) -> TopicsReport:
+    admin = admin_client(settings)
+    await admin.start()
+    try:
+        return await topics_report(admin, settings)
+    finally:
+        await admin.close()
+
+
+def _print_topics(settings: Settings) -> None:
+    """Per topic: partitions, replication factor, min.insync.replicas, under-replicated."""
+    from rich.table import Table
+
+    try:
+        report = asyncio.run(_topics_report(settings))
+    except (OSError, RuntimeError, KafkaError) as exc:
+        console.print(f"Topics: unknown ({exc})")
+        return
+    console.print(f"Replication: {report.policy_text}")
+    table = Table("topic", "partitions", "replication factor", "min ISR", "under-replicated")
+    for topic in report.topics:
+        if not topic["exists"]:
+            table.add_row(topic["topic"], "missing", "-", "-", "-")
+            continue
+        table.add_row(
+            topic["topic"],
+            str(topic["partitions"]),
+            str(topic["replication_factor"]),
+            str(topic["min_insync_replicas"]),
+            str(topic["under_replicated_partitions"]),
+        )
+    console.print(table)
 
 
 @topics_app.command("create")
@@ -187,10 +225,12 @@ def _supervise(components: list[Component]) -> int:
 def _run_component(settings: Settings, component: Component) -> None:
     # Idempotent set-up, so each component may start alone: as this home's admin, topics and
     # the component's principal; a process given its own principal only checks the topics.
+    # Either way a topic it uses that is weaker than the settings (partitions, replication,
+    # min.insync.replicas, retention) stops it here with TopicCheckError, naming both.
     if settings.kafka_username is None:
         asyncio.run(prepare_kafka(settings, (component.value,)))
     else:
-        asyncio.run(ensure_topics(settings))
+        asyncio.run(ensure_topics(settings, component_topics(settings, component.value)))
     # From here on every client of this process connects as the component's own principal.
     settings = settings.for_component(component.value)
     if component is Component.api:

@@ -17,7 +17,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from infra.database import create_pool, migrate
-from infra.kafka_clients import groupless_consumer
+from infra.kafka_clients import admin_client, groupless_consumer
 from infra.settings import Settings
 from services.decider.gateway import CommandGateway
 from services.domain.commands import MAX_COMMAND_BYTES
@@ -83,9 +83,13 @@ def create_app(settings: Settings) -> FastAPI:
         await app.state.gateway.start()
         app.state.offsets = groupless_consumer(settings)
         await app.state.offsets.start()
+        # Describes the topics' replication for /status and /metrics.
+        app.state.admin = admin_client(settings)
+        await app.state.admin.start()
         try:
             yield
         finally:
+            await app.state.admin.close()
             await app.state.offsets.stop()
             await app.state.gateway.stop()
             await app.state.pool.close()

@@ -5,7 +5,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
+from infra.kafka_topics import TopicsReport, report
 from infra.settings import Settings
+from infra.topic_policy import prometheus_text as topics_prometheus_text
 from projections.lag import Lag, measure, prometheus_text
 from projections.recommendations.projection import RECOMMENDATIONS
 from services.web.auth import ReaderActor
@@ -19,6 +21,10 @@ async def _lag(request: Request) -> Lag:
         return await measure(request.app.state.offsets, conn, settings.topics, RECOMMENDATIONS)
 
 
+async def _topics(request: Request) -> TopicsReport:
+    return await report(request.app.state.admin, request.app.state.settings)
+
+
 @router.get("/health")
 async def health(request: Request) -> dict[str, str]:
     """200 when the database answers."""
@@ -29,14 +35,18 @@ async def health(request: Request) -> dict[str, str]:
 
 @router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(request: Request) -> str:
-    """Projection lag, errors and dead letters as Prometheus text."""
-    return prometheus_text(await _lag(request))
+    """Projection lag, errors and dead letters, and each topic's replication factor,
+    min.insync.replicas and under-replicated partitions, as Prometheus text."""
+    topics = await _topics(request)
+    return prometheus_text(await _lag(request)) + topics_prometheus_text(topics.present)
 
 
 @router.get("/status")
 async def get_status(request: Request, _: ReaderActor) -> dict[str, Any]:
-    """Where the log is, and how far the projection is behind it."""
+    """Where the log is, how far the projection is behind it, and how the topics are
+    replicated."""
     lag = await _lag(request)
+    topics = await _topics(request)
     return {
         "bootstrap_servers": request.app.state.settings.bootstrap_servers,
         "projections": [
@@ -49,4 +59,6 @@ async def get_status(request: Request, _: ReaderActor) -> dict[str, Any]:
             }
         ],
         "dead_letters": lag.dead_letters,
+        "replication": topics.policy_json(),
+        "topics": topics.topics,
     }
