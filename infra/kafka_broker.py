@@ -7,7 +7,7 @@ accepts writes while any two nodes run. Every node has the same security, below.
 
 No anonymous access. The client listener takes SASL/SCRAM (SASL_SSL when TLS is asked for)
 and KRaft's StandardAuthorizer allows only what an ACL grants. The broker talks to the
-controller listener with SASL/PLAIN as its own principal, whose password is only in the 0600
+controller listeners with SASL/PLAIN as its own principal, whose password is only in the 0600
 server.properties (PLAIN's users are that file's, so no SCRAM credential has to exist before
 the controller runs); it talks to itself and the other nodes over the client listener with
 SCRAM. Both it and this home's admin are super users. Their SCRAM credentials are set through
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from aiokafka.conn import create_conn
+from aiokafka.conn import AIOKafkaConnection, create_conn
 from aiokafka.errors import KafkaError
 
 from infra.kafka_clients import admin_client
@@ -378,7 +378,7 @@ class LocalKafka:
         self, node: KafkaNode, wanted: dict[str, str], fresh: set[str], mechanism: str
     ) -> bool:
         """Give missing credentials through one node's controller listener; False when it is
-        not the active controller (or does not answer)."""
+        not the active controller (or, in a cluster, does not answer: the next is asked)."""
         try:
             with _quiet_plain_warning():
                 conn = await create_conn(
@@ -389,47 +389,33 @@ class LocalKafka:
                     sasl_plain_username=KAFKA_BROKER_PRINCIPAL,
                     sasl_plain_password=wanted[KAFKA_BROKER_PRINCIPAL],
                 )
+            try:
+                return await _upsert_missing(conn, wanted, fresh, mechanism)
+            finally:
+                conn.close()
         except KafkaError:
             if self.single:
                 raise
             return False
-        try:
-            described = await conn.send(DescribeUserScramCredentials(list(wanted)))
-            if described.error_code == NOT_CONTROLLER:
-                return False
-            have = {
-                user
-                for user, code, _message, infos, _tags in described.results
-                if code == 0 and any(m == SCRAM_MECHANISM_CODES[mechanism] for m, _, _ in infos)
-            }
-            missing = [n for n in wanted if n not in have or n in fresh]
-            if missing:
-                response = await conn.send(
-                    AlterUserScramCredentials(
-                        [], [scram_upsertion(n, wanted[n], mechanism) for n in missing]
-                    )
-                )
-                codes = {user: code for user, code, _message, _tags in response.results}
-                if any(code == NOT_CONTROLLER for code in codes.values()):
-                    return False
-                refused = [(user, code) for user, code in codes.items() if code]
-                if refused:
-                    raise RuntimeError(f"the Kafka controller refused SCRAM credentials: {refused}")
-            return True
-        finally:
-            conn.close()
 
     async def active_controller(self) -> int | None:
         """The id of the node that is the active controller now, as the cluster says
         (DescribeQuorum on the metadata log, asked as this home's admin); None when unknown."""
         admin = admin_client(self.settings)
+        response = None
         try:
             await admin.start()
-            response = await admin._client.send(admin._client.get_random_node(), DescribeQuorum())
+            # Any live broker passes it on; one just killed may still be in the metadata.
+            for broker in admin._client.cluster.brokers():
+                with contextlib.suppress(KafkaError):
+                    response = await admin._client.send(broker.nodeId, DescribeQuorum())
+                    break
         except KafkaError:
             return None
         finally:
             await admin.close()
+        if response is None:
+            return None
         leaders = [
             leader
             for _topic, partitions, _tags in response.topics
@@ -524,6 +510,32 @@ class LocalKafka:
         for tool in tools:
             if tool.wait() != 0:
                 raise subprocess.CalledProcessError(tool.returncode, tool.args)
+
+
+async def _upsert_missing(
+    conn: AIOKafkaConnection, wanted: dict[str, str], fresh: set[str], mechanism: str
+) -> bool:
+    """Set the SCRAM credentials the controller lacks (or whose password file is new) on a
+    controller connection; False when that controller is not the active one."""
+    described = await conn.send(DescribeUserScramCredentials(list(wanted)))
+    have = {
+        user
+        for user, code, _message, infos, _tags in described.results
+        if code == 0 and any(m == SCRAM_MECHANISM_CODES[mechanism] for m, _, _ in infos)
+    }
+    missing = [n for n in wanted if n not in have or n in fresh]
+    if not missing:
+        return True
+    response = await conn.send(
+        AlterUserScramCredentials([], [scram_upsertion(n, wanted[n], mechanism) for n in missing])
+    )
+    codes = {user: code for user, code, _message, _tags in response.results}
+    if any(code == NOT_CONTROLLER for code in codes.values()):
+        return False
+    refused = [(user, code) for user, code in codes.items() if code]
+    if refused:
+        raise RuntimeError(f"the Kafka controller refused SCRAM credentials: {refused}")
+    return True
 
 
 def _cluster_id_of(node: KafkaNode) -> str | None:

@@ -143,15 +143,14 @@ def _kafka_mechanism(env: dict[str, str]) -> str:
 def remembered_kafka_brokers(home: Path) -> int | None:
     """How many nodes this home's local Kafka was made with: its kafka/brokers file; 1 for a
     home whose single node was made before clusters existed; None before any was made."""
-    kafka = home / "kafka"
+    file = home / "kafka" / KAFKA_BROKERS_FILE
     try:
-        return int((kafka / KAFKA_BROKERS_FILE).read_text().strip())
+        raw = file.read_text().strip()
     except FileNotFoundError:
-        return 1 if (kafka / "data").exists() else None
-    except ValueError as exc:
-        raise KafkaSettingsError(
-            f"{kafka / KAFKA_BROKERS_FILE} should hold this home's number of Kafka nodes"
-        ) from exc
+        return 1 if (home / "kafka" / "data").exists() else None
+    if raw not in {str(n) for n in KAFKA_BROKER_COUNTS}:
+        raise KafkaSettingsError(f"{file} should say 1 or 3 (this home's Kafka nodes), not {raw!r}")
+    return int(raw)
 
 
 def _kafka_brokers(env: dict[str, str], home: Path) -> int:

@@ -92,6 +92,10 @@ def test_a_home_remembers_its_nodes_and_refuses_another_count(tmp_path: Path) ->
     assert settings_of(old_home).kafka_brokers == 1
     with pytest.raises(KafkaSettingsError, match="1 node"):
         settings_of(old_home, RECTRACK_KAFKA_BROKERS="3")
+    # A file that says something else is refused rather than guessed at.
+    (cluster_home / "kafka" / "brokers").write_text("2\n")
+    with pytest.raises(KafkaSettingsError, match="should say 1 or 3"):
+        settings_of(cluster_home)
     # A cluster of one's own starts nothing here: the home's number does not matter.
     external = settings_of(cluster_home, KAFKA_BOOTSTRAP_SERVERS="k:9092")
     assert external.bootstrap_servers == "k:9092"
