@@ -1,4 +1,4 @@
-"""Five Kafka admin requests aiokafka lacks, spoken over its own connections.
+"""Six Kafka admin requests aiokafka lacks, spoken over its own connections.
 
 aiokafka's admin client creates topics but has no SCRAM API and only ACL versions that Kafka 4
 no longer accepts (KIP-896 removed them). These are the flexible versions every Kafka since 2.8
@@ -17,6 +17,7 @@ from aiokafka.protocol.types import (
     Int8,
     Int16,
     Int32,
+    Int64,
     Schema,
     TaggedFields,
 )
@@ -269,3 +270,68 @@ class DescribeUserScramCredentials(Request[DescribeUserScramCredentialsRequest_v
             None if self._users is None else [(u, {}) for u in self._users]
         )
         return request_struct_class(users, {})
+
+
+# The metadata log every KRaft cluster keeps: its leader is the active controller.
+METADATA_TOPIC = "__cluster_metadata"
+
+_REPLICA_STATE = CompactArray(("replica_id", Int32), ("log_end_offset", Int64), _TAGS)
+
+
+class DescribeQuorumResponse_v0(Response):
+    API_KEY = 55
+    API_VERSION = 0
+    SCHEMA = Schema(
+        ("error_code", Int16),
+        (
+            "topics",
+            CompactArray(
+                ("topic_name", _STRING),
+                (
+                    "partitions",
+                    CompactArray(
+                        ("partition_index", Int32),
+                        ("error_code", Int16),
+                        ("leader_id", Int32),
+                        ("leader_epoch", Int32),
+                        ("high_watermark", Int64),
+                        ("current_voters", _REPLICA_STATE),
+                        ("observers", _REPLICA_STATE),
+                        _TAGS,
+                    ),
+                ),
+                _TAGS,
+            ),
+        ),
+        _TAGS,
+    )
+
+
+class DescribeQuorumRequest_v0(RequestStruct):
+    FLEXIBLE_VERSION = True
+    API_KEY = 55
+    API_VERSION = 0
+    RESPONSE_TYPE = DescribeQuorumResponse_v0
+    SCHEMA = Schema(
+        (
+            "topics",
+            CompactArray(
+                ("topic_name", _STRING),
+                ("partitions", CompactArray(("partition_index", Int32), _TAGS)),
+                _TAGS,
+            ),
+        ),
+        _TAGS,
+    )
+
+
+class DescribeQuorum(Request[DescribeQuorumRequest_v0]):
+    """The KRaft metadata quorum: its leader (the active controller), voters and observers.
+    A broker passes it on to the controllers; it needs Describe on the cluster."""
+
+    API_KEY = 55
+
+    def build(
+        self, request_struct_class: type[DescribeQuorumRequest_v0]
+    ) -> DescribeQuorumRequest_v0:
+        return request_struct_class([(METADATA_TOPIC, [(0, {})], {})], {})

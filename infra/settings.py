@@ -37,6 +37,15 @@ KAFKA_CREDENTIALS_DIR = "kafka-credentials"
 KAFKA_PROTOCOLS = ("PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL")
 KAFKA_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256")
 
+# The local Kafka: one node, or a cluster of three on this machine (a majority of three
+# survives losing any one). Node n (1, 2, 3) listens for clients on RECTRACK_KAFKA_PORT +
+# 2(n-1) and for controllers on RECTRACK_KAFKA_CONTROLLER_PORT + 2(n-1): with the defaults
+# 9092/9093, 9094/9095 and 9096/9097. Node 1 keeps the single node's ports.
+KAFKA_BROKER_COUNTS = (1, 3)
+KAFKA_NODE_PORT_STEP = 2
+# In $RECTRACK_HOME/kafka/: how many nodes this home's Kafka was made with.
+KAFKA_BROKERS_FILE = "brokers"
+
 
 def read_secret(path: Path) -> str:
     """A database password kept in a file only its owner may read."""
@@ -131,6 +140,54 @@ def _kafka_mechanism(env: dict[str, str]) -> str:
     return raw
 
 
+def remembered_kafka_brokers(home: Path) -> int | None:
+    """How many nodes this home's local Kafka was made with: its kafka/brokers file; 1 for a
+    home whose single node was made before clusters existed; None before any was made."""
+    file = home / "kafka" / KAFKA_BROKERS_FILE
+    try:
+        raw = file.read_text().strip()
+    except FileNotFoundError:
+        return 1 if (home / "kafka" / "data").exists() else None
+    if raw not in {str(n) for n in KAFKA_BROKER_COUNTS}:
+        raise KafkaSettingsError(f"{file} should say 1 or 3 (this home's Kafka nodes), not {raw!r}")
+    return int(raw)
+
+
+def _kafka_brokers(env: dict[str, str], home: Path) -> int:
+    """RECTRACK_KAFKA_BROKERS (1 or 3), which must agree with what the home was made with;
+    unset, the home's own number (1 for a new home)."""
+    if env.get("KAFKA_BOOTSTRAP_SERVERS"):
+        return 1  # nothing local is started
+    raw = (env.get("RECTRACK_KAFKA_BROKERS") or "").strip()
+    remembered = remembered_kafka_brokers(home)
+    if not raw:
+        return remembered or 1
+    if raw not in {str(n) for n in KAFKA_BROKER_COUNTS}:
+        raise KafkaSettingsError(
+            f"RECTRACK_KAFKA_BROKERS (rectrack up --brokers) must be 1 or 3, got {raw!r}"
+        )
+    wanted = int(raw)
+    if remembered is not None and remembered != wanted:
+        raise KafkaSettingsError(
+            f"RECTRACK_HOME {home} holds a Kafka of {remembered} node(s), not {wanted} "
+            f"(RECTRACK_KAFKA_BROKERS / --brokers): leave the setting out to use the home's, "
+            "or choose another RECTRACK_HOME"
+        )
+    return wanted
+
+
+def _kafka_ports(kafka_port: int, controller_port: int, brokers: int) -> None:
+    """Refuse client and controller ports of the nodes that would overlap."""
+    step = KAFKA_NODE_PORT_STEP
+    ports = [p + step * i for p in (kafka_port, controller_port) for i in range(brokers)]
+    if len(set(ports)) != len(ports):
+        raise KafkaSettingsError(
+            f"the {brokers} Kafka nodes' ports overlap: clients on RECTRACK_KAFKA_PORT "
+            f"({kafka_port}) + {step}(n-1), controllers on RECTRACK_KAFKA_CONTROLLER_PORT "
+            f"({controller_port}) + {step}(n-1); choose ports further apart"
+        )
+
+
 def _path(env: dict[str, str], name: str) -> Path | None:
     raw = env.get(name)
     return Path(raw).expanduser().resolve() if raw else None
@@ -202,6 +259,8 @@ class Settings:
     # cluster's live brokers when topics are created or checked (infra/topic_policy.py).
     replication_factor: int | None = None
     min_insync_replicas: int | None = None
+    # RECTRACK_KAFKA_BROKERS: the local Kafka's nodes (1 or 3), remembered by the home.
+    kafka_brokers: int = 1
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -209,11 +268,15 @@ class Settings:
         e = dict(os.environ if env is None else env)
         write_rate, write_burst = _write_rate(e)
         replication_factor, min_insync_replicas = _replication(e)
-        home = Path(e.get("RECTRACK_HOME") or Path.home() / ".rectrack").expanduser()
+        home = Path(e.get("RECTRACK_HOME") or Path.home() / ".rectrack").expanduser().resolve()
+        kafka_port = _int(e, "RECTRACK_KAFKA_PORT", 9092)
+        kafka_controller_port = _int(e, "RECTRACK_KAFKA_CONTROLLER_PORT", 9093)
+        kafka_brokers = _kafka_brokers(e, home)
+        _kafka_ports(kafka_port, kafka_controller_port, kafka_brokers)
         return cls(
-            home=home.resolve(),
-            kafka_port=_int(e, "RECTRACK_KAFKA_PORT", 9092),
-            kafka_controller_port=_int(e, "RECTRACK_KAFKA_CONTROLLER_PORT", 9093),
+            home=home,
+            kafka_port=kafka_port,
+            kafka_controller_port=kafka_controller_port,
             external_bootstrap=e.get("KAFKA_BOOTSTRAP_SERVERS") or None,
             pg_port=_int(e, "RECTRACK_PG_PORT", 55432),
             external_database_url=e.get("DATABASE_URL") or None,
@@ -242,12 +305,27 @@ class Settings:
             ),
             replication_factor=replication_factor,
             min_insync_replicas=min_insync_replicas,
+            kafka_brokers=kafka_brokers,
         )
 
     @property
     def bootstrap_servers(self) -> str:
-        """The broker clients connect to."""
-        return self.external_bootstrap or f"localhost:{self.kafka_port}"
+        """The brokers clients connect to: every local node, so losing one loses nothing."""
+        return self.external_bootstrap or ",".join(
+            f"localhost:{port}" for port, _controller in self.kafka_node_ports.values()
+        )
+
+    @property
+    def kafka_node_ports(self) -> dict[int, tuple[int, int]]:
+        """Each local Kafka node's id and its (client, controller) ports."""
+        step = KAFKA_NODE_PORT_STEP
+        return {
+            node: (
+                self.kafka_port + step * (node - 1),
+                self.kafka_controller_port + step * (node - 1),
+            )
+            for node in range(1, self.kafka_brokers + 1)
+        }
 
     @property
     def kafka_principal(self) -> str:

@@ -1,4 +1,5 @@
-"""Bring the broker and the database up or down, and say how they are."""
+"""Bring the broker (or the cluster's nodes) and the database up or down, and say how they
+are."""
 
 import asyncio
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ class ServiceStatus:
     pid: int | None
     address: str
     managed: bool
+    # One node of a local Kafka cluster (which has a line per node): its id.
+    node_id: int | None = None
 
 
 def start_infrastructure(settings: Settings) -> list[str]:
@@ -62,16 +65,10 @@ def stop_infrastructure(settings: Settings) -> list[str]:
 
 
 def infrastructure_status(settings: Settings) -> list[ServiceStatus]:
-    """Broker and database: running or not, where."""
+    """Broker (or each node of the cluster) and database: running or not, where."""
     kafka, pg = LocalKafka(settings), LocalPostgres(settings)
     return [
-        ServiceStatus(
-            "kafka",
-            kafka.ready() if settings.external_bootstrap is None else True,
-            kafka.pid(),
-            settings.bootstrap_servers,
-            settings.external_bootstrap is None,
-        ),
+        *_kafka_status(settings, kafka),
         ServiceStatus(
             "postgres",
             port_open(settings.pg_port) if settings.external_database_url is None else True,
@@ -80,3 +77,35 @@ def infrastructure_status(settings: Settings) -> list[ServiceStatus]:
             settings.external_database_url is None,
         ),
     ]
+
+
+def _kafka_status(settings: Settings, kafka: LocalKafka) -> list[ServiceStatus]:
+    if settings.external_bootstrap is not None or kafka.single:
+        return [
+            ServiceStatus(
+                "kafka",
+                kafka.ready() if settings.external_bootstrap is None else True,
+                kafka.pid(),
+                settings.bootstrap_servers,
+                settings.external_bootstrap is None,
+            )
+        ]
+    return [
+        ServiceStatus(
+            f"kafka node {node.id}", node.ready(), node.pid(), node.address, True, node.id
+        )
+        for node in kafka.nodes
+    ]
+
+
+def active_controller(settings: Settings, *, timeout: float = 15.0) -> int | None:
+    """The node id of the local cluster's active controller, as the cluster says; None when
+    no node answers (or Kafka is not ours). Raises KafkaCredentialsError without the admin's
+    password."""
+    if settings.external_bootstrap is not None:
+        return None
+    kafka = LocalKafka(settings)
+    try:
+        return asyncio.run(asyncio.wait_for(kafka.active_controller(), timeout))
+    except TimeoutError:
+        return None

@@ -1,6 +1,7 @@
 """Stack commands: up, down, status, run, and the topics of this instance."""
 
 import asyncio
+import os
 import signal
 import subprocess
 import sys
@@ -18,7 +19,12 @@ from infra.kafka_topics import TopicsReport
 from infra.kafka_topics import report as topics_report
 from infra.processes import read_pid, require_free, spawn, stop_pid, wait_until
 from infra.settings import Settings
-from infra.stack import infrastructure_status, start_infrastructure, stop_infrastructure
+from infra.stack import (
+    active_controller,
+    infrastructure_status,
+    start_infrastructure,
+    stop_infrastructure,
+)
 from services.cli.output import console, err, fail, load_settings
 
 APP_PID = "app.pid"
@@ -45,9 +51,26 @@ def _api_healthy(settings: Settings) -> bool:
         return False
 
 
-def up() -> None:
-    """Start the broker, the database and the app (API, decider, projector) in the background."""
-    settings = load_settings()
+Brokers = Annotated[
+    int | None,
+    typer.Option(
+        "--brokers",
+        help="Kafka nodes: 1, or a cluster of 3 (RECTRACK_KAFKA_BROKERS); the home remembers it.",
+    ),
+]
+
+
+def _settings(brokers: int | None) -> Settings:
+    """Settings, with --brokers as RECTRACK_KAFKA_BROKERS (so the app processes see it too)."""
+    if brokers is not None:
+        os.environ["RECTRACK_KAFKA_BROKERS"] = str(brokers)
+    return load_settings()
+
+
+def up(brokers: Brokers = None) -> None:
+    """Start the broker (or a cluster of three), the database and the app (API, decider,
+    projector) in the background."""
+    settings = _settings(brokers)
     try:
         started = start_infrastructure(settings)
         if _app_pid(settings) is None:
@@ -79,16 +102,22 @@ def down() -> None:
 
 
 def status() -> None:
-    """Say what runs, where: broker, database, app, API URL and projection lag."""
+    """Say what runs, where: broker (each node and the active controller of a cluster),
+    database, app, API URL and projection lag."""
     _print_status(load_settings())
 
 
 def _print_status(settings: Settings) -> None:
     from rich.table import Table
 
+    infrastructure = infrastructure_status(settings)
+    nodes = [s for s in infrastructure if s.node_id is not None]
+    controller = _controller(settings) if any(s.running for s in nodes) else None
     table = Table("service", "state", "pid", "address")
-    for s in infrastructure_status(settings):
+    for s in infrastructure:
         state = ("running" if s.running else "stopped") + ("" if s.managed else " (external)")
+        if s.node_id is not None and s.node_id == controller:
+            state += ", active controller"
         table.add_row(s.name, state, str(s.pid or "-"), s.address)
     pid = _app_pid(settings)
     api_state = "running" if _api_healthy(settings) else ("starting" if pid else "stopped")
@@ -96,12 +125,23 @@ def _print_status(settings: Settings) -> None:
     console.print(table)
     console.print(f"API:        {settings.api_url}")
     console.print(f"Bootstrap:  {settings.bootstrap_servers}")
+    if nodes:
+        said = "unknown (no node answers)" if controller is None else f"node {controller}"
+        console.print(f"Controller: {said}")
     console.print(f"Kafka auth: {_kafka_auth(settings)}")
     console.print(f"Database:   {settings.database_url_redacted} (schema {settings.db_schema})")
     console.print(f"Home:       {settings.home}")
-    if all(s.running for s in infrastructure_status(settings)):
+    if all(s.running for s in infrastructure):
         _print_lag(settings)
         _print_topics(settings)
+
+
+def _controller(settings: Settings) -> int | None:
+    """The cluster's active controller, or None when it cannot be asked."""
+    try:
+        return active_controller(settings)
+    except (OSError, RuntimeError):
+        return None
 
 
 def _kafka_auth(settings: Settings) -> str:
@@ -181,9 +221,10 @@ def run(
     infrastructure: Annotated[
         bool, typer.Option(help="Start the broker and database first if they are not running.")
     ] = True,
+    brokers: Brokers = None,
 ) -> None:
     """Run the API, the decider and the projector in the foreground; Ctrl-C stops all."""
-    settings = load_settings()
+    settings = _settings(brokers)
     wanted = component or list(Component)
     if len(wanted) == 1:
         _run_component(settings, wanted[0])
