@@ -51,6 +51,9 @@ def make_app(settings: Settings, component: str) -> faust.App:
         datadir=str(_datadir(settings, component)),
         web_enabled=False,
         topic_partitions=settings.partitions,
+        # Faust's own topic (its assignor's) as replicated as ours, so losing a node loses none.
+        topic_replication_factor=settings.replication_factor
+        or (1 if settings.external_bootstrap else min(3, settings.kafka_brokers)),
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         broker_commit_every=1000,

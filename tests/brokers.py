@@ -1,6 +1,7 @@
 """Brokers of a test module's own, for tests that need the broker set up another way."""
 
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,3 +34,20 @@ def tls_broker(home: Path, label: str) -> Iterator[dict[str, str]]:
         yield env
     finally:
         kafka.stop()
+
+
+def free_port_block(count: int) -> int:
+    """The first of `count` consecutive free ports (three nodes' client and controller ports)."""
+    for _ in range(200):
+        base = free_port(20000, 32000 - count)
+        taken = False
+        for port in range(base, base + count):
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    taken = True
+                    break
+        if not taken:
+            return base
+    raise RuntimeError(f"no {count} consecutive free ports")

@@ -22,28 +22,12 @@ from infra.kafka_clients import admin_client, durable_producer, read_topic
 from infra.processes import free_port, pid_alive, port_open
 from infra.settings import Settings
 from infra.stack import active_controller
+from tests.brokers import free_port_block
 from tests.cli import rectrack
 
 pytestmark = pytest.mark.integration
 
 NODES = (1, 2, 3)
-
-
-def free_port_block(count: int) -> int:
-    """The first of `count` consecutive free ports (three nodes' client and controller ports)."""
-    for _ in range(200):
-        base = free_port(20000, 32000 - count)
-        taken = False
-        for port in range(base, base + count):
-            with socket.socket() as sock:
-                try:
-                    sock.bind(("127.0.0.1", port))
-                except OSError:
-                    taken = True
-                    break
-        if not taken:
-            return base
-    raise RuntimeError(f"no {count} consecutive free ports")
 
 
 @pytest.fixture(scope="module")
