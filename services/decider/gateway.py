@@ -13,7 +13,7 @@ from uuid import UUID
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, KafkaTimeoutError
 
 from events.outcome import Outcome, Principal
 from events.registry import parse_outcome
@@ -99,25 +99,44 @@ class CommandGateway:
                                 del missing[cid]
                 self._arrived.notify_all()
 
-    async def send(self, commands: Sequence[Command]) -> None:
+    async def send(self, commands: Sequence[Command], *, ack_timeout: float | None = None) -> None:
         """Append commands to the commands topic, keyed by inspection; wait for the broker's ack.
 
-        Their outcomes are held until `wait_for` collects them.
+        Their outcomes are held until `wait_for` collects them. With `ack_timeout`, a log that
+        has not acknowledged them all within that many seconds (no leader, too few replicas in
+        sync) raises KafkaTimeoutError: not acknowledged, so the caller may say "try again" and
+        the client resend with the same command ids (a late append is then answered as a
+        repeat, never doubled).
         """
         self.outcomes.expect(c.command_id for c in commands)
         for c in commands:
             self._senders[c.command_id] = principal_of(c.actor, c.loaded_by)
         while len(self._senders) > KEEP_RECENT:
             self._senders.popitem(last=False)
-        futures = [
-            await self.producer.send(
+        loop = asyncio.get_running_loop()
+        deadline = None if ack_timeout is None else loop.time() + ack_timeout
+        futures = []
+        for c in commands:
+            sending = self.producer.send(
                 self.settings.topics.commands,
                 self.signer.sign(dump_command(c)),
                 key=partition_key(c.stream_id),
             )
-            for c in commands
-        ]
-        await asyncio.gather(*futures)
+            if deadline is not None:  # the producer may wait for a partition leader first
+                sending = asyncio.wait_for(sending, max(0.0, deadline - loop.time()))
+            try:
+                futures.append(await sending)
+            except TimeoutError:
+                raise _not_acknowledged(ack_timeout) from None
+        if deadline is None:
+            await asyncio.gather(*futures)
+            return
+        # `wait`, not `wait_for`: the producer's own futures are never cancelled under it.
+        _, pending = await asyncio.wait(futures, timeout=max(0.0, deadline - loop.time()))
+        if pending:
+            raise _not_acknowledged(ack_timeout)
+        for future in futures:
+            future.result()
 
     def sent_by(self, command_id: UUID, principal: Principal) -> bool:
         """Whether this principal sent this command through this process (recently)."""
@@ -190,7 +209,12 @@ class CommandGateway:
         *,
         timeout: float = 30.0,
         progress: DecidedProgress | None = None,
+        ack_timeout: float | None = None,
     ) -> dict[UUID, Outcome]:
-        """Send commands and wait for their outcomes."""
-        await self.send(commands)
+        """Send commands and wait for their outcomes (see `send` for `ack_timeout`)."""
+        await self.send(commands, ack_timeout=ack_timeout)
         return await self.wait_for(commands, timeout=timeout, progress=progress)
+
+
+def _not_acknowledged(seconds: float | None) -> KafkaTimeoutError:
+    return KafkaTimeoutError(f"the log did not acknowledge the commands within {seconds} s")

@@ -23,6 +23,9 @@ from services.domain.rejections import Reason
 from services.web.auth import ReaderActor, WriterActor
 
 DEFAULT_WAIT_SECONDS = 5.0
+# How long a command may wait for the log's acknowledgement before the API answers 503 (no
+# partition leader, fewer replicas in sync than min.insync.replicas): nothing acknowledged.
+ACK_TIMEOUT_SECONDS = 10.0
 router = APIRouter(tags=["commands"])
 
 
@@ -149,7 +152,7 @@ async def post_command(
     if denied is not None:
         return _forbidden(command, denied)
     gateway: CommandGateway = request.app.state.gateway
-    outcomes = await gateway.submit([command], timeout=wait)
+    outcomes = await gateway.submit([command], timeout=wait, ack_timeout=ACK_TIMEOUT_SECONDS)
     outcome = outcomes.get(command.command_id)
     if outcome is None:
         return _pending(command.command_id)
