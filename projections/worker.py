@@ -147,7 +147,10 @@ class Projector:
         (a database replaced while no events arrive)."""
         while True:
             await asyncio.sleep(WATCH_SECONDS)
-            await self.restore(dict(self.reached))
+            try:
+                await self.restore(dict(self.reached))
+            except Exception:  # never a silent end of the watch: say why, look again later
+                log.exception("read_model_watch_failed")
 
 
 async def committed_offsets(settings: Settings, group: str) -> dict[int, int]:
