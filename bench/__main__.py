@@ -56,6 +56,18 @@ def run(
 
 
 @app.command()
+def recover(
+    events: Annotated[int, typer.Option(help="Size of the synthetic history.")] = 100_000,
+    seed: Annotated[int, typer.Option()] = 1,
+    out: Out = None,
+) -> None:
+    """Time to recover from a lost PostgreSQL: a new cluster, read models rebuilt from the log."""
+    from bench.recover import run as run_recover
+
+    publish(asyncio.run(run_recover(events, seed)), out)
+
+
+@app.command()
 def freshness(
     rate: Annotated[float, typer.Option(help="Commands/s sent while timing.")] = 500,
     seconds: Annotated[float, typer.Option(help="How long to send.")] = 20,

@@ -82,6 +82,24 @@ class Unapplied:
     in_chain: bool = False
 
 
+class Behind(Exception):
+    """The read model lacks events before a batch: a partition's checkpoint is below the batch's
+    first offset there. Projecting the batch would leave those events out for good."""
+
+    def __init__(self, missing: dict[int, tuple[int, int]]) -> None:
+        # partition -> (the read model's next offset, the batch's first offset)
+        self.missing = missing
+        super().__init__(
+            "the read model is behind the batch: "
+            + ", ".join(f"partition {p} at {c}, batch from {f}" for p, (c, f) in missing.items())
+        )
+
+    @property
+    def upto(self) -> dict[int, int]:
+        """Each partition's offset the read model must reach before the batch."""
+        return {partition: first for partition, (_, first) in self.missing.items()}
+
+
 @dataclass
 class BatchResult:
     """What a batch did: applied, skipped as already applied, or failed and reported."""
@@ -98,10 +116,13 @@ async def apply_batch(
     messages: Sequence[Message],
     *,
     keys: DeciderKeys,
+    contiguous: bool = False,
 ) -> BatchResult:
     """Project messages past each partition's checkpoint; redelivered messages change nothing.
 
-    `keys`: the decider keys whose seals authenticate events.
+    `keys`: the decider keys whose seals authenticate events. `contiguous`: refuse, with
+    `Behind` and nothing written, a batch that starts past a partition's checkpoint (the
+    projector, which must never skip an event; tests may project a chosen subset of a topic).
     """
     result = BatchResult()
     async with conn.transaction():
@@ -109,6 +130,13 @@ async def apply_batch(
         await conn.execute("SELECT pg_advisory_xact_lock_shared(hashtext($1))", projection.name)
         next_offsets = await lock_checkpoints(conn, projection.name, topic, messages)
         ordered = sorted(messages, key=lambda r: (r.partition, r.offset))
+        if contiguous:
+            first: dict[int, int] = {}
+            for m in ordered:
+                first.setdefault(m.partition, m.offset)
+            missing = {p: (next_offsets[p], o) for p, o in first.items() if o > next_offsets[p]}
+            if missing:
+                raise Behind(missing)
         fresh = [m for m in ordered if m.offset >= next_offsets[m.partition]]
         result.skipped = len(ordered) - len(fresh)
         try:

@@ -9,7 +9,7 @@ from rich.text import Text
 from infra.kafka_clients import KafkaCredentialsError
 from infra.settings import DatabaseCredentialsError, KafkaSettingsError
 from infra.topic_policy import TopicCheckError
-from services.cli import admin, data, reports, stack, teams
+from services.cli import admin, backup, data, reports, stack, teams
 from services.cli.output import err
 
 app = typer.Typer(
@@ -33,6 +33,8 @@ COMMANDS: tuple[Callable[..., None], ...] = (
     data.verify,
     data.demo,
     teams.send,
+    backup.backup,
+    backup.restore,
 )
 for command in COMMANDS:
     app.command()(command)

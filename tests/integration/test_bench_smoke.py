@@ -3,6 +3,7 @@
 import pytest
 
 from bench import peer_eventsourcing as peer
+from bench import recover
 from bench.run import run
 from infra.settings import Settings
 
@@ -39,3 +40,12 @@ async def test_the_peer_benchmark_runs(settings: Settings) -> None:
     result = await peer.run(300, seed=3, database_url=settings.database_url)
     assert result["peer_events"] == 300
     assert result["peer_append_per_s"] > 0 and result["peer_projection_per_s"] > 0
+
+
+async def test_the_recovery_benchmark_runs(run_env: dict[str, str], settings: Settings) -> None:
+    result = await recover.run(200, seed=3, env=run_env)
+    assert result["log_events"] == 200 + 1  # and the gateway key's registration
+    assert result["identical"] and result["replay_identical"]
+    assert result["replay_events"] == 201
+    for key in ("initdb_and_start_seconds", "projector_rebuild_seconds", "recovery_seconds"):
+        assert result[key] > 0, key
