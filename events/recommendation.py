@@ -1,6 +1,7 @@
 """Events of a recommendation's stream (stream id = `{inspection_id}/r{n}` or `/afd{n}`)."""
 
 from datetime import date
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,7 +30,13 @@ class RecommendationIssued(EventData):
 
 
 class OwnerAssigned(EventData):
-    """A team took ownership; the previous owner is kept so handovers are visible."""
+    """A team took ownership; the previous owner is kept so handovers are visible.
+
+    Schema version 2 added `team_name`: the team as the command gave it (a name such as
+    "Partnerships, Prevention & Community Wellbeing", or its id); `team` is the id derived from
+    it (`events.names.derive_id`), which ownership is checked by. Version 1 events recorded the
+    team as given, in `team` alone: their `team_name` is None.
+    """
 
     recommendation_id: str
     team: RecordedShortText
@@ -37,6 +44,12 @@ class OwnerAssigned(EventData):
     note: RecordedLongText | None = None
     previous_team: str | None = None
     previous_owner_role: str | None = None
+    team_name: RecordedShortText | None = None
+
+
+def team_name_not_recorded(data: dict[str, Any]) -> dict[str, Any]:
+    """Upcast OwnerAssigned 1 -> 2: version 1 recorded the team as given, in `team` alone."""
+    return {"team_name": None, **data}
 
 
 class TargetDateSet(EventData):

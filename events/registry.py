@@ -6,7 +6,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from events.committee import CommitteeUpdateRecorded
+from events.committee import CommitteeUpdateRecorded, committee_name_not_recorded
 from events.envelope import Envelope, EventData
 from events.inspection import InspectionPublished
 from events.integrity import HASH_FIELD, SEAL_FIELD, seal_document
@@ -20,6 +20,7 @@ from events.recommendation import (
     ProgressReported,
     RecommendationIssued,
     TargetDateSet,
+    team_name_not_recorded,
 )
 
 EVENT_TYPES: dict[str, type[EventData]] = {
@@ -42,8 +43,12 @@ EVENT_TYPES: dict[str, type[EventData]] = {
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 # The current schema_version of each event type whose model has changed (absent: 1), and for
 # each older (type, schema_version) the function turning that version's data into the next.
-SCHEMA_VERSIONS: dict[str, int] = {}
-UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+SCHEMA_VERSIONS: dict[str, int] = {"CommitteeUpdateRecorded": 2, "OwnerAssigned": 2}
+UPCASTERS: dict[tuple[str, int], Upcaster] = {
+    # 2: the name as given beside the derived id (issue 16, natural input; events/names.py).
+    ("CommitteeUpdateRecorded", 1): committee_name_not_recorded,
+    ("OwnerAssigned", 1): team_name_not_recorded,
+}
 
 
 def current_version(event_type: str) -> int:

@@ -80,7 +80,14 @@ INSPECTION_COLUMNS = (
     "url",
     "last_event_id",
 )
-COMMITTEE_COLUMNS = ("committee", "meeting_date", "title", "recorded_at", "event_id")
+COMMITTEE_COLUMNS = (
+    "committee",
+    "meeting_date",
+    "title",
+    "recorded_at",
+    "event_id",
+    "committee_name",
+)
 _TYPES = {
     "int": ("number", "target_date_revisions", "stream_version"),
     "bool": ("tracked", "closure_pending"),
@@ -212,7 +219,14 @@ def _apply(batch: _Batch, e: Envelope) -> None:
         batch.count(data.inspection_id)
     elif isinstance(data, CommitteeUpdateRecorded):
         batch.out.committee_updates.append(
-            (data.committee, data.meeting_date, data.title, e.recorded_at, e.event_id)
+            (
+                data.committee,
+                data.meeting_date,
+                data.title,
+                e.recorded_at,
+                e.event_id,
+                data.committee_name,
+            )
         )
     elif isinstance(data, RecommendationIssued):
         _issue(batch, e, data)

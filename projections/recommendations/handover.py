@@ -20,7 +20,7 @@ from projections.text import markdown_text
 
 
 class OwnerPeriod(BaseModel):
-    """Who owned it, from when to when."""
+    """Who owned it, from when to when: the team's id, and its name where one was given."""
 
     team: str
     owner_role: str
@@ -28,6 +28,12 @@ class OwnerPeriod(BaseModel):
     to_date: date | None
     assigned_by: str
     note: str | None
+    team_name: str | None = None
+
+    @property
+    def shown_team(self) -> str:
+        """The team as a person reads it: the name it was given by, else its id."""
+        return self.team_name or self.team
 
 
 class EvidenceItem(BaseModel):
@@ -103,6 +109,7 @@ class _Fold:
             self.owners.append(
                 OwnerPeriod(
                     team=data.team,
+                    team_name=data.team_name,
                     owner_role=data.owner_role,
                     from_date=on,
                     to_date=None,
@@ -216,7 +223,7 @@ def handover_markdown(pack: HandoverPack) -> str:
         "| team | role | from | to | assigned by |",
         "|---|---|---|---|---|",
         *(
-            f"| {md(o.team)} | {md(o.owner_role)} | {o.from_date} | {o.to_date or 'now'} "
+            f"| {md(o.shown_team)} | {md(o.owner_role)} | {o.from_date} | {o.to_date or 'now'} "
             f"| {md(o.assigned_by)} |"
             for o in pack.owners
         ),

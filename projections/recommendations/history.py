@@ -97,7 +97,7 @@ def _(data: RecommendationIssued) -> str:
 def _(data: OwnerAssigned) -> str:
     handover = f"Handed over from {data.previous_team} to" if data.previous_team else "Assigned to"
     note = f" Note: {data.note}" if data.note else ""
-    return f"{handover} {data.team} ({data.owner_role}).{note}"
+    return f"{handover} {data.team_name or data.team} ({data.owner_role}).{note}"
 
 
 @describe.register
@@ -135,4 +135,5 @@ def _(data: InspectorateDecisionRecorded) -> str:
 
 @describe.register
 def _(data: CommitteeUpdateRecorded) -> str:
-    return f"{data.committee} received “{data.title}” on {data.meeting_date:%d %B %Y}."
+    committee = data.committee_name or data.committee
+    return f"{committee} received “{data.title}” on {data.meeting_date:%d %B %Y}."

@@ -250,8 +250,16 @@ def _(data: InspectorateDecisionRecorded, e: Envelope) -> list[Statement]:
 def _(data: CommitteeUpdateRecorded, e: Envelope) -> list[Statement]:
     return [
         Statement(
-            "INSERT INTO committee_updates (committee, meeting_date, title, recorded_at, event_id) "
-            "VALUES ($1, $2, $3, $4, $5)",
-            (data.committee, data.meeting_date, data.title, e.recorded_at, e.event_id),
+            "INSERT INTO committee_updates "
+            "(committee, meeting_date, title, recorded_at, event_id, committee_name) "
+            "VALUES ($1, $2, $3, $4, $5, $6)",
+            (
+                data.committee,
+                data.meeting_date,
+                data.title,
+                e.recorded_at,
+                e.event_id,
+                data.committee_name,
+            ),
         )
     ]

@@ -6,10 +6,18 @@ from typing import Any
 import asyncpg
 import orjson
 
+from events.names import NoId, derive_id
 from projections.recommendations.handover import HandoverPack, build_handover
 from projections.recommendations.history import HistoryEntry, entry_from_row
 from projections.recommendations.project import NAME
-from projections.recommendations.report import InspectionLine, Report
+from projections.recommendations.report import (
+    Committee,
+    CommitteeUpdate,
+    InspectionLine,
+    Report,
+    SinceBasis,
+    since_note,
+)
 from projections.status import closure_sql, status_sql
 
 _STATUS = status_sql(
@@ -98,11 +106,95 @@ _UNPROJECTED_COUNT = f"""
 SELECT count(*) FROM ({_UNPROJECTED}) u WHERE $3::text IS NULL OR u.inspection_id = $3
 """  # noqa: S608 - constant SQL only
 
-_LAST_UPDATE_BEFORE = """
-SELECT max(meeting_date) FROM committee_updates
+_LAST_UPDATE = """
+SELECT committee, meeting_date, title FROM committee_updates
 WHERE meeting_date < $1 AND ($2::timestamptz IS NULL OR recorded_at <= $2)
   AND ($3::text IS NULL OR committee = $3)
+ORDER BY meeting_date DESC, committee
+LIMIT 1
 """
+
+# Every committee with an update (as known at $1), and the newest name an update gave it that
+# is not merely its id: a committee given once by its name keeps being shown by it.
+_COMMITTEES = """
+SELECT committee,
+       (array_agg(committee_name ORDER BY recorded_at DESC, meeting_date DESC)
+            FILTER (WHERE committee_name IS NOT NULL AND committee_name <> committee))[1]
+           AS committee_name
+FROM committee_updates
+WHERE $1::timestamptz IS NULL OR recorded_at <= $1
+GROUP BY committee
+ORDER BY committee
+"""
+
+# How many known committees an "unknown committee" message lists.
+_LISTED = 10
+
+
+class UnknownCommittee(ValueError):
+    """A committee asked for (by id or name) that names none with a recorded update.
+
+    Reports and papers refuse it rather than count "since the last update" from nowhere: a
+    misspelt or never-recorded committee would otherwise silently widen to all history.
+    """
+
+
+async def committees(conn: asyncpg.Connection, known_at: datetime | None = None) -> list[Committee]:
+    """Every committee with a recorded update (as known at a moment), by id."""
+    rows = await conn.fetch(_COMMITTEES, known_at)
+    return [Committee(committee=r["committee"], committee_name=r["committee_name"]) for r in rows]
+
+
+def _unknown(given: str, derived: str | None, why: str, known: list[Committee]) -> UnknownCommittee:
+    shown = given if len(given) <= 100 else given[:100] + "…"
+    what = repr(shown) if derived in (None, given) else f"{shown!r} (id {derived!r})"
+    listed = ", ".join(
+        c.committee if c.committee_name is None else f"{c.committee} ({c.committee_name})"
+        for c in known[:_LISTED]
+    )
+    more = f" and {len(known) - _LISTED} more" if len(known) > _LISTED else ""
+    return UnknownCommittee(
+        f"{what} {why}; known: {listed}{more}" if known else f"{what} {why}; none is recorded yet"
+    )
+
+
+async def resolve_committee(
+    conn: asyncpg.Connection, given: str, *, known_at: datetime | None = None
+) -> Committee:
+    """The committee a person named, by its id or its name (events.names.derive_id of either).
+
+    UnknownCommittee when the text makes no id, or its id has no update recorded (as known at
+    `known_at`): the message lists the committees there are.
+    """
+    known = await committees(conn, known_at)
+    try:
+        derived = derive_id(given.strip())
+    except NoId as exc:
+        raise _unknown(given, None, f"names no committee: it {exc}", known) from None
+    found = next((c for c in known if c.committee == derived), None)
+    if found is None:
+        raise _unknown(given, derived, "has no recorded update", known)
+    return found
+
+
+async def last_update(
+    conn: asyncpg.Connection,
+    as_of: date,
+    *,
+    known_at: datetime | None = None,
+    committee: str | None = None,
+) -> CommitteeUpdate | None:
+    """The latest update strictly before a date, of one committee (by id) or of any."""
+    row = await conn.fetchrow(_LAST_UPDATE, as_of, known_at, committee)
+    if row is None:
+        return None
+    named = {c.committee: c.committee_name for c in await committees(conn, known_at)}
+    return CommitteeUpdate(
+        committee=row["committee"],
+        committee_name=named.get(row["committee"]),
+        meeting_date=row["meeting_date"],
+        title=row["title"],
+    )
 
 
 async def last_update_before(
@@ -113,16 +205,47 @@ async def last_update_before(
     committee: str | None = None,
 ) -> date | None:
     """The latest committee update strictly before a date: where "since the last update" starts."""
-    found: date | None = await conn.fetchval(_LAST_UPDATE_BEFORE, as_of, known_at, committee)
-    return found
+    found = await last_update(conn, as_of, known_at=known_at, committee=committee)
+    return found.meeting_date if found else None
 
 
 async def committee_updates(conn: asyncpg.Connection) -> list[dict[str, Any]]:
-    """Every reporting point, newest first."""
+    """Every reporting point, newest first, with its committee's id and the name it is shown by."""
     rows = await conn.fetch(
         "SELECT committee, meeting_date, title FROM committee_updates ORDER BY meeting_date DESC"
     )
-    return [dict(r) for r in rows]
+    named = {c.committee: c.shown for c in await committees(conn)}
+    return [{**dict(r), "committee_shown": named.get(r["committee"], r["committee"])} for r in rows]
+
+
+async def since_of(
+    conn: asyncpg.Connection,
+    *,
+    as_of: date,
+    since: date | None = None,
+    known_at: datetime | None = None,
+    committee: str | None = None,
+) -> tuple[Committee | None, SinceBasis, CommitteeUpdate | None, date | None, str]:
+    """Where "since the last update" starts, and the sentence that says so.
+
+    `committee` is what a person asked for, its id or its name (UnknownCommittee if it names
+    none). Without `since`, the latest update of that committee (of any, with none asked for)
+    strictly before `as_of`; with no such update, nowhere, and the sentence says so.
+    Returns (the committee asked for, basis, the update, since, sentence).
+    """
+    asked = None
+    if committee is not None:
+        asked = await resolve_committee(conn, committee, known_at=known_at)
+    basis: SinceBasis = "given"
+    update = None
+    if since is None:
+        update = await last_update(
+            conn, as_of, known_at=known_at, committee=asked.committee if asked else None
+        )
+        since = update.meeting_date if update else None
+        basis = "committee_update" if update else "no_earlier_update"
+    note = since_note(as_of=as_of, since=since, basis=basis, committee=asked, update=update)
+    return asked, basis, update, since, note
 
 
 async def report_json(
@@ -132,16 +255,32 @@ async def report_json(
     since: date | None = None,
     known_at: datetime | None = None,
     inspection_id: str | None = None,
+    committee: str | None = None,
 ) -> str:
-    """The report as JSON text, built entirely by PostgreSQL (the `Report` shape)."""
-    if since is None:
-        since = await last_update_before(conn, as_of, known_at=known_at)
+    """The report as JSON text, built entirely by PostgreSQL (the `Report` shape).
+
+    `committee` (its id or its name) makes "since the last update" that committee's; one that
+    names no committee with a recorded update raises UnknownCommittee.
+    """
+    asked, basis, update, since, note = await since_of(
+        conn, as_of=as_of, since=since, known_at=known_at, committee=committee
+    )
     rows = await conn.fetch(_REPORT, as_of, known_at, inspection_id, since)
     unprojected = await conn.fetchval(_UNPROJECTED_COUNT, as_of, known_at, inspection_id)
     # The envelope is joined here: one big string_agg over the inspections cost PostgreSQL a
     # sort of every inspection's text (about 100 ms at 100,000 recommendations).
     header = orjson.dumps(
-        {"as_of": as_of, "since": since, "known_at": known_at, "unprojected_events": unprojected}
+        {
+            "as_of": as_of,
+            "since": since,
+            "known_at": known_at,
+            "unprojected_events": unprojected,
+            "committee": asked.committee if asked else None,
+            "committee_name": asked.committee_name if asked else None,
+            "since_basis": basis,
+            "since_update": update.model_dump(mode="json") if update else None,
+            "since_note": note,
+        }
     ).decode()
     return f'{header[:-1]},"inspections":[{",".join(r[0] for r in rows)}]}}'
 
@@ -153,11 +292,17 @@ async def report(
     since: date | None = None,
     known_at: datetime | None = None,
     inspection_id: str | None = None,
+    committee: str | None = None,
 ) -> Report:
     """The committee table as of a business date, optionally as known at a past moment."""
     doc = orjson.loads(
         await report_json(
-            conn, as_of=as_of, since=since, known_at=known_at, inspection_id=inspection_id
+            conn,
+            as_of=as_of,
+            since=since,
+            known_at=known_at,
+            inspection_id=inspection_id,
+            committee=committee,
         )
     )
     # Built by our own query: constructing without validation keeps big reports fast.
@@ -167,6 +312,13 @@ async def report(
         known_at=known_at,
         inspections=[InspectionLine.model_construct(**line) for line in doc["inspections"]],
         unprojected_events=doc["unprojected_events"],
+        committee=doc["committee"],
+        committee_name=doc["committee_name"],
+        since_basis=doc["since_basis"],
+        since_update=CommitteeUpdate.model_validate(doc["since_update"])
+        if doc["since_update"]
+        else None,
+        since_note=doc["since_note"],
     )
 
 

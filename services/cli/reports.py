@@ -10,6 +10,7 @@ from typing import Annotated
 import orjson
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from infra.settings import Settings
 from projections.recommendations.report import Report
@@ -38,14 +39,20 @@ async def read_report(
     since: date | None = None,
     known_at: datetime | None = None,
     inspection: str | None = None,
+    committee: str | None = None,
 ) -> Report:
-    """The report from the read model."""
+    """The report from the read model (UnknownCommittee for a committee with no update)."""
     from projections.recommendations import queries
 
     return await with_connection(
         settings,
         lambda conn: queries.report(
-            conn, as_of=as_of, since=since, known_at=known_at, inspection_id=inspection
+            conn,
+            as_of=as_of,
+            since=since,
+            known_at=known_at,
+            inspection_id=inspection,
+            committee=committee,
         ),
     )
 
@@ -75,6 +82,8 @@ def print_report(report: Report, fmt: ReportFormat) -> None:
             ", ".join(map(str, line.closed_since)) or "–",
         )
     console.print(table)
+    if report.since_note:
+        console.print(report.since_note)
 
 
 def report(
@@ -89,14 +98,30 @@ def report(
         datetime | None, typer.Option("--known-at", help="System time: what was known then.")
     ] = None,
     inspection: Annotated[str | None, typer.Option(help="Only this inspection id.")] = None,
+    committee: Annotated[
+        str | None,
+        typer.Option(help="'Since the last update' is this committee's (its id or its name)."),
+    ] = None,
     fmt: Annotated[ReportFormat, typer.Option("--format")] = ReportFormat.table,
 ) -> None:
     """Total | Closed | Ongoing – on track | Ongoing – delayed per inspection, as of a date."""
-    result = asyncio.run(
-        read_report(
-            load_settings(), as_of.date(), since.date() if since else None, known_at, inspection
+    from projections.recommendations.queries import UnknownCommittee
+
+    try:
+        result = asyncio.run(
+            read_report(
+                load_settings(),
+                as_of.date(),
+                since.date() if since else None,
+                known_at,
+                inspection,
+                committee,
+            )
         )
-    )
+    except UnknownCommittee as exc:
+        raise fail(f"--committee: {exc}") from None
+    if fmt is ReportFormat.json and result.since_basis == "no_earlier_update":
+        err.print(Text("note:", style="yellow"), result.since_note)
     print_report(result, fmt)
 
 
@@ -160,7 +185,7 @@ def handover(
 def paper(
     meeting: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="The meeting date.")],
     committee: Annotated[
-        str | None, typer.Option(help="Only this committee's updates (its slug).")
+        str | None, typer.Option(help="Only this committee's updates (its id or its name).")
     ] = None,
     fmt: Annotated[PaperFormat, typer.Option("--format")] = PaperFormat.md,
     out: Annotated[Path | None, typer.Option("-o", "--out", help="File to write.")] = None,
@@ -169,9 +194,7 @@ def paper(
     ] = None,
 ) -> None:
     """The improvement update for a committee meeting, from the log alone."""
-    from pydantic import TypeAdapter, ValidationError
-
-    from events.types import Slug
+    from projections.recommendations.queries import UnknownCommittee
     from services.paper.assemble import build_paper, check_meeting
     from services.paper.render import chart_link, charts, render
 
@@ -181,22 +204,19 @@ def paper(
         check_meeting(meeting.date())
     except ValueError as exc:
         raise fail(f"--meeting: {exc}") from exc
-    if committee is not None:
-        try:
-            TypeAdapter(Slug).validate_python(committee)
-        except ValidationError:
-            raise fail(
-                f"--committee: {committee!r} is not a committee slug "
-                "(lower-case letters, digits and '-')"
-            ) from None
-    built = asyncio.run(
-        with_connection(
-            load_settings(),
-            lambda conn: build_paper(
-                conn, meeting=meeting.date(), committee=committee, known_at=known_at
-            ),
+    try:
+        built = asyncio.run(
+            with_connection(
+                load_settings(),
+                lambda conn: build_paper(
+                    conn, meeting=meeting.date(), committee=committee, known_at=known_at
+                ),
+            )
         )
-    )
+    except UnknownCommittee as exc:
+        raise fail(f"--committee: {exc}") from None
+    if built.since_basis == "no_earlier_update":
+        err.print(Text("note:", style="yellow"), built.since_note)
     links: dict[str, str | None] = {}
     if fmt is PaperFormat.md and out is not None:
         # Beside a Markdown file, the charts go as SVG files it links to.

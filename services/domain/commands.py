@@ -3,6 +3,11 @@
 Every free-text field is `ShortText` (one line) or `LongText` (prose), which refuse control
 characters; links are http(s) only; every date is a `BusinessDate` (1900 to today + 50 years).
 These bounds live here, at the door, and not in the event models: see `events/types.py`.
+
+Where a person naturally types a name, a `NameOrId` takes the name or the id (a committee, an
+owner team): the command keeps it as given, and its id is derived from it by
+`events.names.derive_id`. Ids that stay ids (`IdInput`: inspection ids) refuse a name, with the
+id the same derivation suggests.
 """
 
 from typing import Any, Literal
@@ -13,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from events.ed25519 import decode_public_key, key_id_of
 from events.envelope import Actor
+from events.names import IdInput, NameOrId, derive_id
 from events.signing import KeyId, KeyKind, PublicKeyText
 from events.streams import committee_stream_id, key_stream_id, recommendation_id
 from events.types import (
@@ -26,7 +32,6 @@ from events.types import (
     Role,
     Sha256,
     ShortText,
-    Slug,
 )
 
 MAX_COMMAND_BYTES = 256 * 1024
@@ -54,7 +59,7 @@ class CommandData(BaseModel):
 class PublishInspection(CommandData):
     """Record that an inspectorate published an inspection."""
 
-    inspection_id: Slug
+    inspection_id: IdInput
     title: ShortText
     inspectorate: ShortText
     published_on: BusinessDate
@@ -65,7 +70,7 @@ class PublishInspection(CommandData):
 class IssueRecommendation(CommandData):
     """Record a recommendation (or area for development) of a published inspection."""
 
-    inspection_id: Slug
+    inspection_id: IdInput
     number: int = Field(ge=1, le=10_000)
     text: LongText
     kind: Kind = "recommendation"
@@ -73,12 +78,17 @@ class IssueRecommendation(CommandData):
 
 
 class AssignOwner(CommandData):
-    """Hand a recommendation to a team."""
+    """Hand a recommendation to a team, given by its name or its id."""
 
     recommendation_id: ShortText
-    team: ShortText
+    team: NameOrId
     owner_role: ShortText
     note: LongText | None = None
+
+    @property
+    def team_id(self) -> str:
+        """The owner team's id, derived from the team as given."""
+        return derive_id(self.team)
 
 
 class SetTargetDate(CommandData):
@@ -142,11 +152,16 @@ class RecordInspectorateDecision(CommandData):
 
 
 class RecordCommitteeUpdate(CommandData):
-    """Record that a committee received an update (a reporting point)."""
+    """Record that a committee, given by its name or its id, received an update."""
 
-    committee: Slug
+    committee: NameOrId
     meeting_date: BusinessDate
     title: ShortText
+
+    @property
+    def committee_id(self) -> str:
+        """The committee's id, derived from the committee as given; names its stream."""
+        return derive_id(self.committee)
 
 
 class RegisterSigningKey(CommandData):
@@ -235,7 +250,7 @@ def stream_id_of(data: CommandData) -> str:
         case IssueRecommendation():
             return recommendation_id(data.inspection_id, data.kind, data.number)
         case RecordCommitteeUpdate():
-            return committee_stream_id(data.committee)
+            return committee_stream_id(data.committee_id)
         case RegisterSigningKey():
             return key_stream_id(data.key_id)
         case RevokeSigningKey():

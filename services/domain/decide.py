@@ -7,6 +7,7 @@ from events.committee import CommitteeUpdateRecorded
 from events.envelope import Actor, EventData
 from events.inspection import InspectionPublished
 from events.keys import SigningKeyRegistered, SigningKeyRevoked
+from events.names import id_key
 from events.recommendation import (
     ClosureProposed,
     EvidenceSubmitted,
@@ -137,7 +138,9 @@ def _open_recommendation(command: Command, stream: AnyState | None) -> Recommend
 def _owned_recommendation(command: Command, stream: AnyState | None) -> RecommendationState:
     rec = _open_recommendation(command, stream)
     role, team = command.actor.role, command.actor.team
-    if role == "admin" or (role == "contributor" and team == rec.owner_team):
+    # Teams compare by id: "Team A" on a token owns what was assigned to "team-a" (events/names).
+    owns = rec.owner_team is not None and id_key(team) == id_key(rec.owner_team)
+    if role == "admin" or (role == "contributor" and owns):
         return rec
     owner = rec.owner_team or "no team"
     raise _Rule(
@@ -212,7 +215,9 @@ def _issue_recommendation(
 def _assign_owner(command: Command, data: AssignOwner, stream: AnyState | None) -> EventData:
     rec = _open_recommendation(command, stream)
     return OwnerAssigned(
-        **data.model_dump(),
+        **data.model_dump(exclude={"team"}),
+        team=data.team_id,
+        team_name=data.team,
         previous_team=rec.owner_team,
         previous_owner_role=rec.owner_role,
     )
@@ -260,12 +265,16 @@ def _record_decision(
 def _record_committee_update(
     command: Command, data: RecordCommitteeUpdate, stream: AnyState | None
 ) -> EventData:
+    committee = data.committee_id
     if isinstance(stream, CommitteeState) and data.meeting_date in stream.meeting_dates:
+        given = "" if data.committee == committee else f" ({data.committee})"
         raise _Rule(
             Reason.COMMITTEE_UPDATE_EXISTS,
-            f"{data.committee} already has an update for {data.meeting_date}",
+            f"committee {committee}{given} already has an update for {data.meeting_date}",
         )
-    return CommitteeUpdateRecorded(**data.model_dump())
+    return CommitteeUpdateRecorded(
+        **data.model_dump(exclude={"committee"}), committee=committee, committee_name=data.committee
+    )
 
 
 def _register_key(data: RegisterSigningKey, stream: AnyState | None) -> EventData:

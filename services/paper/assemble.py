@@ -10,7 +10,12 @@ from pydantic import BaseModel
 from events.types import EARLIEST_BUSINESS_DATE, Slug, latest_business_date
 from projections.recommendations import queries
 from projections.recommendations.handover import HandoverPack
-from projections.recommendations.report import InspectionLine, Report
+from projections.recommendations.report import (
+    CommitteeUpdate,
+    InspectionLine,
+    Report,
+    SinceBasis,
+)
 
 DELAY_CAUSES = {
     "legislation": "New legislation delayed",
@@ -87,7 +92,8 @@ class Paper(BaseModel):
     """Everything the improvement update for one meeting says, and where it came from."""
 
     meeting: date
-    # Validated, because it is printed into the shell command that rebuilds the paper.
+    # The committee's id, validated, because it is printed into the shell command that
+    # rebuilds the paper; the name it was given by, shown in the paper (None: only its id).
     committee: Slug | None
     since: date | None
     known_at: datetime | None
@@ -96,6 +102,16 @@ class Paper(BaseModel):
     committee_dates: list[date]
     log_events: int
     log_last_recorded_at: datetime | None
+    committee_name: str | None = None
+    since_basis: SinceBasis = "no_earlier_update"
+    since_update: CommitteeUpdate | None = None
+    # What "since the last update" means in this paper; says so when no earlier update exists.
+    since_note: str = ""
+
+    @property
+    def committee_shown(self) -> str | None:
+        """The committee as a person reads it: its name, else its id (None: no committee)."""
+        return self.committee_name or self.committee
 
 
 def _closure(pack: HandoverPack) -> ClosedRecommendation:
@@ -115,7 +131,7 @@ def _progress(pack: HandoverPack) -> OpenRecommendation:
         number=pack.number,
         text=pack.text,
         status=pack.status,
-        owner=pack.owners[-1].team if pack.owners else None,
+        owner=pack.owners[-1].shown_team if pack.owners else None,
         target_date=pack.target_date,
         target_moved=pack.target_date_revisions,
         last_position=position.position if position else None,
@@ -180,14 +196,20 @@ async def build_paper(
     committee: str | None = None,
     known_at: datetime | None = None,
 ) -> Paper:
-    """Assemble the improvement update for a meeting, from the read models alone."""
-    since = await queries.last_update_before(conn, meeting, known_at=known_at, committee=committee)
+    """Assemble the improvement update for a meeting, from the read models alone.
+
+    `committee` is its id or its name; one that names no committee with a recorded update
+    raises `queries.UnknownCommittee` (rather than count "since the last update" from nowhere).
+    """
+    asked, basis, update, since, note = await queries.since_of(
+        conn, as_of=meeting, known_at=known_at, committee=committee
+    )
     report = await queries.report(conn, as_of=meeting, since=since, known_at=known_at)
     packs = await _packs(conn, report)
     updates = [
         u["meeting_date"]
         for u in await queries.committee_updates(conn)
-        if committee is None or u["committee"] == committee
+        if asked is None or u["committee"] == asked.committee
     ]
     first = min((p.issued_on for p in packs.values() if p.issued_on), default=meeting)
     series = await _series(conn, chart_dates(first, meeting, updates), known_at)
@@ -209,7 +231,11 @@ async def build_paper(
     events, last = await queries.log_position(conn, known_at)
     return Paper(
         meeting=meeting,
-        committee=committee,
+        committee=asked.committee if asked else None,
+        committee_name=asked.committee_name if asked else None,
+        since_basis=basis,
+        since_update=update,
+        since_note=note,
         since=since,
         known_at=known_at,
         sections=sections,

@@ -72,7 +72,9 @@ def every_kind_of_event() -> History:
             h.add(
                 rid,
                 "2024-02-02",
-                OwnerAssigned(recommendation_id=rid, team="ppcw", owner_role="lead"),
+                OwnerAssigned(
+                    recommendation_id=rid, team="ppcw", team_name="PPCW", owner_role="lead"
+                ),
             )
             h.add(
                 rid,
@@ -118,7 +120,11 @@ def every_kind_of_event() -> History:
             "committee:ppc",
             f"2024-0{i + 6}-12",
             CommitteeUpdateRecorded(
-                committee="ppc", meeting_date=date(2024, i + 6, 12), title="Update"
+                committee="ppc",
+                meeting_date=date(2024, i + 6, 12),
+                title="Update",
+                # Given by its id once, by its name since (schema version 2).
+                committee_name="Policing Performance Committee" if i else None,
             ),
         )
     return h

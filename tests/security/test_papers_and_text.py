@@ -231,7 +231,9 @@ async def test_finding_8_text_is_text_in_markdown_in_the_shell_command_and_in_th
         for raw in ("<script", "<img", "![x](", "[bold red]"):
             assert raw not in paper.text, raw
         assert not INJECTED_HEADING.search(paper.text), paper.text
-        # The committee reaches the printed shell command: refused unless it is a slug...
+        # The committee reaches the printed shell command, as its id only. What a person typed
+        # is a name or an id ("$(touch pwned)" would make the id touch-pwned); one naming no
+        # committee with a recorded update is refused...
         for fmt in ("md", "html", "pdf"):
             hostile = await api.get(
                 "/paper",
@@ -239,9 +241,19 @@ async def test_finding_8_text_is_text_in_markdown_in_the_shell_command_and_in_th
             )
             assert hostile.status_code == 422, f"{fmt}: {hostile.text[:300]}"
             assert "committee" in named_fields(hostile)
-        # ...and a slug is printed as one word.
+    # ...and a committee given by its name is printed by its id, one word.
+    admin = await bearer(pool, "admin")
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=60, headers=admin) as api:
+        update = {"committee": "SPA (PPC)", "meeting_date": TODAY.isoformat(), "title": "Update"}
+        recorded = await api.post(
+            "/commands", json={"type": "RecordCommitteeUpdate", "data": update}
+        )
+        assert recorded.status_code == 201, recorded.text
+    await wait_until_projected(stack, RECOMMENDATIONS, timeout=60)
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=60, headers=viewer) as api:
         slug = await api.get(
-            "/paper", params={"meeting": TODAY.isoformat(), "committee": "spa-ppc", "format": "md"}
+            "/paper",
+            params={"meeting": TODAY.isoformat(), "committee": "SPA (PPC)", "format": "md"},
         )
         assert slug.status_code == 200
         assert f"`rectrack paper --meeting {TODAY.isoformat()} --committee spa-ppc " in slug.text

@@ -9,8 +9,8 @@ from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import AfterValidator
 
-from events.types import Slug
 from infra.settings import Settings
+from projections.recommendations import queries
 from services.paper.assemble import check_meeting
 from services.paper.render import MEDIA_TYPES, PaperFormat
 from services.paper.service import PaperBusy, PaperService
@@ -39,11 +39,23 @@ async def paper_download(
     request: Request,
     _: ReaderActor,
     meeting: Annotated[date, Query(), AfterValidator(check_meeting)],
-    committee: Annotated[Slug | None, Query()] = None,
+    committee: Annotated[str | None, Query(max_length=500)] = None,
     format: Annotated[PaperFormat, Query()] = PaperFormat.html,
 ) -> Response:
-    """The improvement update for a meeting: md, html or pdf (422 naming a bad parameter)."""
+    """The improvement update for a meeting: md, html or pdf (422 naming a bad parameter).
+
+    `committee` is a committee's id or its name; one with no recorded update is refused (422
+    naming `committee`, listing the committees there are), never a paper counting "since the
+    last update" from nowhere.
+    """
     papers: PaperService = request.app.state.papers
+    if committee is not None:
+        # Resolved here, so a paper asked for by name and by id is one paper in the cache.
+        async with request.app.state.pool.acquire() as conn:
+            try:
+                committee = (await queries.resolve_committee(conn, committee)).committee
+            except queries.UnknownCommittee as exc:
+                raise HTTPException(422, [{"field": "committee", "reason": str(exc)}]) from None
     try:
         content = await papers.paper(
             request.app.state.pool, meeting=meeting, committee=committee, fmt=format

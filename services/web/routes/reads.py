@@ -1,9 +1,9 @@
 """Reads of the read model: the report, inspections, recommendations with history and handover."""
 
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from projections.recommendations import queries
@@ -23,12 +23,26 @@ async def get_report(
     since: date | None = None,
     known_at: datetime | None = None,
     inspection: str | None = None,
+    committee: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:
-    """Total | Closed | Ongoing – on track | Ongoing – delayed per inspection, as of a date."""
+    """Total | Closed | Ongoing – on track | Ongoing – delayed per inspection, as of a date.
+
+    `committee` (its id or its name) makes "since the last update" that committee's; one with
+    no recorded update is 422 naming `committee`. `since_note` says where "since" starts,
+    also when no earlier update exists.
+    """
     async with request.app.state.pool.acquire() as conn:
-        text = await queries.report_json(
-            conn, as_of=as_of, since=since, known_at=known_at, inspection_id=inspection
-        )
+        try:
+            text = await queries.report_json(
+                conn,
+                as_of=as_of,
+                since=since,
+                known_at=known_at,
+                inspection_id=inspection,
+                committee=committee,
+            )
+        except queries.UnknownCommittee as exc:
+            raise HTTPException(422, [{"field": "committee", "reason": str(exc)}]) from None
     # PostgreSQL wrote the JSON: re-validating 100k lines here would cost seconds.
     return Response(text, media_type="application/json")
 
