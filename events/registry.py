@@ -20,6 +20,7 @@ from events.recommendation import (
     ProgressReported,
     RecommendationIssued,
     TargetDateSet,
+    evidence_submitted_v1_to_v2,
 )
 
 EVENT_TYPES: dict[str, type[EventData]] = {
@@ -42,8 +43,13 @@ EVENT_TYPES: dict[str, type[EventData]] = {
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 # The current schema_version of each event type whose model has changed (absent: 1), and for
 # each older (type, schema_version) the function turning that version's data into the next.
-SCHEMA_VERSIONS: dict[str, int] = {}
-UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+SCHEMA_VERSIONS: dict[str, int] = {
+    # 2: each document also says its size and media type (issue 16: evidence documents).
+    "EvidenceSubmitted": 2,
+}
+UPCASTERS: dict[tuple[str, int], Upcaster] = {
+    ("EvidenceSubmitted", 1): evidence_submitted_v1_to_v2,
+}
 
 
 def current_version(event_type: str) -> int:
