@@ -103,7 +103,7 @@ def evidence_submitted_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     return {
         **data,
         "documents": [
-            {**d, "size": None, "media_type": None} if isinstance(d, dict) else d for d in documents
+            {"size": None, "media_type": None, **d} if isinstance(d, dict) else d for d in documents
         ],
     }
 
