@@ -17,8 +17,10 @@ The Python API, for the API route and for HTML forms that post evidence:
   before going on; fields it owns are passed in `ignore`.
 - `submit_evidence_form(request, form, actor, recommendation_id, *, wait, ignore)` ->
   `EvidenceResult`: check, store, submit, with the app's store and gateway.
-- `check_uploaded(form, limit=)`, `evidence_command(...)`, `submit_evidence(...)`: the steps,
-  on any `DocumentStore` and anything with the gateway's `submit`.
+- `check_uploaded(form, limit=)` -> `[UploadedDocument]`, `evidence_command(...)`,
+  `submit_evidence(...)`: the steps, on any `DocumentStore` and anything with the gateway's
+  `submit`. Only one document's bytes are in memory at a time: each is read from its
+  temporary file to be checked and hashed, then again to be stored.
 - Refusals are `EvidenceRefused` (HTTP status and error items, each naming the field and, for
   a file, the file) and `EvidenceForbidden` (the role can never submit evidence).
 - `evidence_body_limit(max_document_bytes)`: the body limit of a route that takes the upload.
@@ -32,21 +34,24 @@ from uuid import UUID
 
 from fastapi import Request
 
+from events.documents import MediaType
 from events.envelope import Actor
 from events.outcome import Outcome
-from infra.documents.kinds import CheckedDocument, DocumentRefused, check_document
+from infra.documents.kinds import DocumentRefused, check_document
 from infra.documents.store import DocumentStore, sha256_of
 from infra.settings import Settings
 from projections.recommendations.handover import DOCUMENT_PATH
 from services.domain.commands import Command, DocumentInput, InvalidCommand, parse_command
 from services.domain.permissions import refusal
 from services.web.routes.commands import ACK_TIMEOUT_SECONDS
-from services.web.uploads import ReceivedForm, read_multipart
+from services.web.uploads import ReceivedFile, ReceivedForm, read_multipart
 
 MAX_EVIDENCE_DOCUMENTS = 10
 DOCUMENTS_FIELD = "documents"
 # The evidence's own fields (SubmitEvidence's data) and the command's, as form fields.
-DATA_FIELDS = ("evidence_id", "summary", "source")
+REQUIRED_FIELDS = ("evidence_id", "summary")
+# Left out when empty, as an HTML form sends an optional field nobody filled in.
+OPTIONAL_DATA_FIELDS = ("source",)
 COMMAND_FIELDS = ("command_id", "correlation_id", "effective_date", "expected_version")
 # Room for the text fields and the multipart framing around the files.
 FORM_OVERHEAD_BYTES = 1024 * 1024
@@ -88,6 +93,28 @@ class CommandSubmitter(Protocol):
 
 
 @dataclass(frozen=True)
+class UploadedDocument:
+    """A file of the form that passed every check: what the event will say of it, and where
+    its bytes wait (the form's temporary file, until the form is closed)."""
+
+    name: str
+    media_type: MediaType
+    size: int
+    sha256: str
+    file: ReceivedFile
+
+    async def read(self) -> bytes:
+        """Its bytes."""
+        return await self.file.read()
+
+    def cited(self) -> DocumentInput:
+        """The document as the command names it."""
+        return DocumentInput(
+            name=self.name, sha256=self.sha256, size=self.size, media_type=self.media_type
+        )
+
+
+@dataclass(frozen=True)
 class EvidenceResult:
     """The command sent, the documents it names (all stored), and its outcome: None when none
     arrived in time (the command was sent; poll GET /commands/{command_id})."""
@@ -111,8 +138,8 @@ def _status_of(refusals: Sequence[DocumentRefused]) -> int:
 
 async def check_uploaded(
     form: ReceivedForm, *, limit: int, at_least: int = 1
-) -> list[CheckedDocument]:
-    """Every file of the form checked (name, size, declared type, content), in order.
+) -> list[UploadedDocument]:
+    """Every file of the form checked (name, size, declared type, content) and hashed, in order.
 
     EvidenceRefused names every file refused, not just the first: 413 when one is too large,
     else 415 when one is of a type not allowed or not what it says, else 422 (also for fewer
@@ -126,15 +153,16 @@ async def check_uploaded(
         reason = f"at least {at_least} file(s) are needed"
         raise EvidenceRefused(422, [{"field": DOCUMENTS_FIELD, "reason": reason}])
     refused = list(form.refused)
-    checked: list[CheckedDocument] = []
+    checked: list[UploadedDocument] = []
     for file in form.files_of(DOCUMENTS_FIELD):
         content = await file.read()
         try:
-            checked.append(
-                check_document(file.label, file.filename, file.content_type, content, limit=limit)
-            )
+            ok = check_document(file.label, file.filename, file.content_type, content, limit=limit)
         except DocumentRefused as exc:
             refused.append(exc)
+            continue
+        digest = await asyncio.to_thread(sha256_of, content)
+        checked.append(UploadedDocument(ok.name, ok.media_type, ok.size, digest, file))
     if refused:
         raise EvidenceRefused(_status_of(refused), [r.as_error() for r in refused])
     return checked
@@ -150,16 +178,17 @@ def evidence_command(
 
     Fields: `evidence_id`, `summary` and optionally `source` (the evidence), `command_id`,
     `correlation_id`, `effective_date` and `expected_version` (the command, as in
-    POST /commands). EvidenceRefused (422) names any other field and every invalid one.
+    POST /commands); optional ones left empty count as not given. EvidenceRefused (422) names
+    any other field and every invalid one.
     """
-    unknown = sorted(set(fields) - {*DATA_FIELDS, *COMMAND_FIELDS})
+    unknown = sorted(set(fields) - {*REQUIRED_FIELDS, *OPTIONAL_DATA_FIELDS, *COMMAND_FIELDS})
     if unknown:
-        raise EvidenceRefused(
-            422, [{"field": f, "reason": "not a field of evidence"} for f in unknown]
-        )
+        reason = "not a field of evidence"
+        raise EvidenceRefused(422, [{"field": f, "reason": reason} for f in unknown])
     data: dict[str, Any] = {
         "recommendation_id": recommendation_id,
-        **{f: fields[f] for f in DATA_FIELDS if f in fields},
+        **{f: fields[f] for f in REQUIRED_FIELDS if f in fields},
+        **{f: fields[f] for f in OPTIONAL_DATA_FIELDS if fields.get(f)},
         "documents": [d.model_dump(mode="json") for d in documents],
     }
     doc: dict[str, Any] = {"type": "SubmitEvidence", "data": data, "actor": actor}
@@ -185,30 +214,29 @@ async def submit_evidence(
     actor: Actor,
     recommendation_id: str,
     fields: Mapping[str, str],
-    documents: Sequence[CheckedDocument],
+    documents: Sequence[UploadedDocument],
     wait: float,
 ) -> EvidenceResult:
     """Store checked documents and submit the evidence naming them, as `actor`.
 
     The command is built and the role checked before anything is stored (EvidenceRefused,
-    EvidenceForbidden). `wait`: seconds to wait for the decider's outcome.
+    EvidenceForbidden). Call it while the form is open (its files hold the bytes). `wait`:
+    seconds to wait for the decider's outcome.
     """
     if len(documents) > MAX_EVIDENCE_DOCUMENTS:
         reason = f"at most {MAX_EVIDENCE_DOCUMENTS} documents per evidence"
         raise EvidenceRefused(422, [{"field": DOCUMENTS_FIELD, "reason": reason}])
-    hashes = [await asyncio.to_thread(sha256_of, d.content) for d in documents]
-    cited = tuple(
-        DocumentInput(name=d.name, sha256=h, size=d.size, media_type=d.media_type)
-        for d, h in zip(documents, hashes, strict=True)
-    )
+    cited = tuple(d.cited() for d in documents)
     command = evidence_command(actor, recommendation_id, fields, cited)
     denied = refusal(actor.role, command.type)
     if denied is not None:
         raise EvidenceForbidden(command, denied)
-    for document, expected in zip(documents, hashes, strict=True):
-        stored = await store.put(document.content, document.media_type)
-        if stored.sha256 != expected:  # pragma: no cover - a store that is not content-addressed
-            raise RuntimeError(f"the document store filed {expected} as {stored.sha256}")
+    for document in documents:
+        stored = await store.put(await document.read(), document.media_type)
+        if stored.sha256 != document.sha256:
+            # A file changed under us, or a store that is not content-addressed: never send
+            # an event naming bytes the store does not hold.
+            raise RuntimeError(f"the document store filed {document.sha256} as {stored.sha256}")
     outcomes = await gateway.submit([command], timeout=wait, ack_timeout=ACK_TIMEOUT_SECONDS)
     return EvidenceResult(command, cited, outcomes.get(command.command_id))
 

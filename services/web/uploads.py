@@ -23,7 +23,7 @@ from typing import IO, TYPE_CHECKING
 
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from infra.documents.kinds import DocumentRefused, size_refusal
 
@@ -283,6 +283,9 @@ async def read_multipart(
     except DocumentRefused as exc:
         reader.form.close()
         raise UploadRefused(422, [exc.as_error()]) from None
+    except ClientDisconnect:
+        reader.form.close()
+        raise _refused(400, "(body)", "the client went away before the body ended") from None
     except FormParserError as exc:
         reader.form.close()
         raise _refused(422, "(body)", f"not valid multipart/form-data: {exc}") from None

@@ -73,15 +73,19 @@ async def test_documents_are_stored_and_the_command_names_their_size_type_and_ha
     pdf, png = sample(PDF, "u1"), sample(PNG, "u1")
     async with received(("esf.pdf", pdf, PDF), ("chart.png", png, None)) as form:
         checked = await check_uploaded(form, limit=LIMIT)
-    result = await submit_evidence(
-        store=store,
-        gateway=gateway,
-        actor=CONTRIBUTOR,
-        recommendation_id=REC,
-        fields=FIELDS,
-        documents=checked,
-        wait=1,
-    )
+        assert [(d.name, d.size, d.sha256) for d in checked] == [
+            ("esf.pdf", len(pdf), sha256_of(pdf)),
+            ("chart.png", len(png), sha256_of(png)),
+        ]
+        result = await submit_evidence(
+            store=store,
+            gateway=gateway,
+            actor=CONTRIBUTOR,
+            recommendation_id=REC,
+            fields=FIELDS,
+            documents=checked,
+            wait=1,
+        )
     (command,) = gateway.sent
     assert command.actor.name == "Lead" and command.stream_id == REC
     assert isinstance(command.data, SubmitEvidence)
@@ -147,37 +151,55 @@ async def test_invalid_fields_store_nothing_and_send_nothing(
     store, gateway = MemoryDocumentStore(), FakeGateway()
     async with received(("esf.pdf", sample(PDF), PDF)) as form:
         checked = await check_uploaded(form, limit=LIMIT)
-    with pytest.raises(EvidenceRefused) as caught:
-        await submit_evidence(
-            store=store,
-            gateway=gateway,
-            actor=CONTRIBUTOR,
-            recommendation_id=REC,
-            fields=fields,
-            documents=checked,
-            wait=1,
-        )
+        with pytest.raises(EvidenceRefused) as caught:
+            await submit_evidence(
+                store=store,
+                gateway=gateway,
+                actor=CONTRIBUTOR,
+                recommendation_id=REC,
+                fields=fields,
+                documents=checked,
+                wait=1,
+            )
     assert caught.value.status == 422
     assert [e["field"] for e in caught.value.errors] == [field]
     assert store.rows == {} and gateway.sent == []
 
 
-@pytest.mark.parametrize("role", ["viewer", "inspector"])
-async def test_a_role_that_never_submits_evidence_stores_nothing(role: str) -> None:
+async def test_optional_fields_left_empty_count_as_not_given() -> None:
     store, gateway = MemoryDocumentStore(), FakeGateway()
-    async with received((NAMES[PDF], sample(PDF), PDF)) as form:
+    empty = {**FIELDS, "source": "", "command_id": "", "effective_date": "", "expected_version": ""}
+    async with received(("esf.pdf", sample(PDF, "empty"), PDF)) as form:
         checked = await check_uploaded(form, limit=LIMIT)
-    actor = Actor.model_validate({"name": "n", "team": "hmics", "role": role})
-    with pytest.raises(EvidenceForbidden, match="SubmitEvidence needs role admin or contributor"):
         await submit_evidence(
             store=store,
             gateway=gateway,
-            actor=actor,
+            actor=CONTRIBUTOR,
             recommendation_id=REC,
-            fields=FIELDS,
+            fields=empty,
             documents=checked,
             wait=1,
         )
+    (command,) = gateway.sent
+    assert command.data.source is None and command.expected_version is None
+
+
+@pytest.mark.parametrize("role", ["viewer", "inspector"])
+async def test_a_role_that_never_submits_evidence_stores_nothing(role: str) -> None:
+    store, gateway = MemoryDocumentStore(), FakeGateway()
+    actor = Actor.model_validate({"name": "n", "team": "hmics", "role": role})
+    async with received((NAMES[PDF], sample(PDF), PDF)) as form:
+        checked = await check_uploaded(form, limit=LIMIT)
+        with pytest.raises(EvidenceForbidden, match="SubmitEvidence needs role admin or contrib"):
+            await submit_evidence(
+                store=store,
+                gateway=gateway,
+                actor=actor,
+                recommendation_id=REC,
+                fields=FIELDS,
+                documents=checked,
+                wait=1,
+            )
     assert store.rows == {} and gateway.sent == []
 
 
