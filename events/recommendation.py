@@ -72,13 +72,26 @@ class ProgressReported(EventData):
     delay_reason: DelayReason | None = None
 
 
+def _absent(value: object) -> bool:
+    return value is None
+
+
 class Document(BaseModel):
-    """A document submitted as evidence, identified by its content hash."""
+    """A document submitted as evidence, identified by its content hash (SHA-256).
+
+    `size` (bytes) and `media_type` say what rectrack stored under that hash when the document
+    was uploaded (`POST /recommendations/{id}/evidence`). Both are None for a document cited by
+    hash only: every one recorded before rectrack stored documents (EvidenceSubmitted schema
+    version 1), or one a team system cites without them. None is left out of the JSON, so
+    those events dump, and hash, exactly as they were written.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: RecordedShortText
     sha256: Sha256
+    size: int | None = Field(default=None, ge=0, exclude_if=_absent)
+    media_type: RecordedShortText | None = Field(default=None, exclude_if=_absent)
 
 
 class EvidenceSubmitted(EventData):
@@ -88,6 +101,23 @@ class EvidenceSubmitted(EventData):
     evidence_id: RecordedShortText
     summary: RecordedLongText
     documents: tuple[Document, ...] = ()
+
+
+def evidence_submitted_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Upcast EvidenceSubmitted 1 -> 2: version 1 named each document by name and hash only.
+
+    Version 2 documents also carry size and media type; for a version 1 document they were
+    never recorded, and rectrack did not hold its bytes, so both are None ("not recorded").
+    """
+    documents = data.get("documents")
+    if not isinstance(documents, list):
+        return data  # absent (no documents), or malformed: the model says which
+    return {
+        **data,
+        "documents": [
+            {"size": None, "media_type": None, **d} if isinstance(d, dict) else d for d in documents
+        ],
+    }
 
 
 class ClosureProposed(EventData):

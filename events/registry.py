@@ -20,6 +20,7 @@ from events.recommendation import (
     ProgressReported,
     RecommendationIssued,
     TargetDateSet,
+    evidence_submitted_v1_to_v2,
     team_name_not_recorded,
 )
 
@@ -43,11 +44,17 @@ EVENT_TYPES: dict[str, type[EventData]] = {
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 # The current schema_version of each event type whose model has changed (absent: 1), and for
 # each older (type, schema_version) the function turning that version's data into the next.
-SCHEMA_VERSIONS: dict[str, int] = {"CommitteeUpdateRecorded": 2, "OwnerAssigned": 2}
+SCHEMA_VERSIONS: dict[str, int] = {
+    "CommitteeUpdateRecorded": 2,
+    "OwnerAssigned": 2,
+    # 2: each document also says its size and media type (issue 16: evidence documents).
+    "EvidenceSubmitted": 2,
+}
 UPCASTERS: dict[tuple[str, int], Upcaster] = {
     # 2: the name as given beside the derived id (issue 16, natural input; events/names.py).
     ("CommitteeUpdateRecorded", 1): committee_name_not_recorded,
     ("OwnerAssigned", 1): team_name_not_recorded,
+    ("EvidenceSubmitted", 1): evidence_submitted_v1_to_v2,
 }
 
 

@@ -84,6 +84,8 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
 
 
 DEFAULT_WRITE_RATE = "50:200"
+# RECTRACK_MAX_DOCUMENT_BYTES: the largest evidence document an upload may hold (25 MiB).
+DEFAULT_MAX_DOCUMENT_BYTES = 25 * 1024 * 1024
 
 
 def _write_rate(env: dict[str, str]) -> tuple[float, int]:
@@ -243,6 +245,8 @@ class Settings:
     write_rate: float = 50.0
     write_burst: int = 200
     paper_workers: int = 1
+    # RECTRACK_MAX_DOCUMENT_BYTES: the largest document an evidence upload may hold, in bytes.
+    max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES
     # Kafka: how every client connects, and as whom. Without a username, a process is this
     # home's admin (the CLI); `for_component` gives a component its own principal.
     kafka_security_protocol: str = "SASL_PLAINTEXT"
@@ -290,6 +294,9 @@ class Settings:
             write_rate=write_rate,
             write_burst=write_burst,
             paper_workers=_positive(e, "RECTRACK_PAPER_WORKERS", 1),
+            max_document_bytes=_positive(
+                e, "RECTRACK_MAX_DOCUMENT_BYTES", DEFAULT_MAX_DOCUMENT_BYTES
+            ),
             kafka_security_protocol=_kafka_protocol(e),
             kafka_sasl_mechanism=_kafka_mechanism(e),
             kafka_username=e.get("RECTRACK_KAFKA_USERNAME") or None,

@@ -156,6 +156,12 @@ async def replay(
                 f"INSERT INTO {quote_schema(fresh)}.api_tokens "  # noqa: S608
                 f"SELECT * FROM {quote_schema(live)}.api_tokens"
             )
+            # Nor are the evidence documents (infra/documents/postgres.py): the table itself
+            # moves across, which takes no time however many gigabytes it holds.
+            await conn.execute(f"DROP TABLE {quote_schema(fresh)}.documents")
+            await conn.execute(
+                f"ALTER TABLE {quote_schema(live)}.documents SET SCHEMA {quote_schema(fresh)}"
+            )
             await conn.execute(f"ALTER SCHEMA {quote_schema(live)} RENAME TO {quote_schema(old)}")
             await conn.execute(f"ALTER SCHEMA {quote_schema(fresh)} RENAME TO {quote_schema(live)}")
         result = ReplayResult(events, time.monotonic() - started, rebuilt, incremental, old)

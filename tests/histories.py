@@ -7,7 +7,7 @@ from typing import Any
 from events.envelope import Actor, Envelope, EventData
 from events.integrity import seal
 from events.recommendation import RecommendationIssued
-from events.registry import dump_event
+from events.registry import current_version, dump_event
 from events.streams import partition_key
 from events.topics import Message
 from tests.sealing import partition_of, sealed, sealed_group
@@ -31,6 +31,7 @@ class History:
             Envelope(
                 event_id=uuid.uuid4(),
                 type=type(data).__name__,
+                schema_version=current_version(type(data).__name__),
                 stream_id=stream,
                 stream_version=self.versions[stream],
                 effective_date=date.fromisoformat(on),

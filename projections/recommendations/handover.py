@@ -4,6 +4,7 @@ from datetime import date
 
 from pydantic import BaseModel
 
+from events.documents import label_of, size_text
 from events.recommendation import (
     ClosureProposed,
     Document,
@@ -36,6 +37,43 @@ class OwnerPeriod(BaseModel):
         return self.team_name or self.team
 
 
+# Where the API serves a document (services/web/routes/documents.py); a test holds the two
+# together.
+DOCUMENT_PATH = "/documents/{sha256}"
+
+
+class EvidenceDocument(BaseModel):
+    """A document of the evidence, with the link that downloads it when rectrack holds it.
+
+    `href` is the API's path for it (relative to the API's address), or None for a document
+    cited by hash only (no size recorded: rectrack never stored it).
+    """
+
+    name: str
+    sha256: str
+    size: int | None
+    media_type: str | None
+    href: str | None
+
+    @classmethod
+    def of(cls, document: Document) -> "EvidenceDocument":
+        """The pack's view of an event's document."""
+        held = document.size is not None
+        return cls(
+            name=document.name,
+            sha256=document.sha256,
+            size=document.size,
+            media_type=document.media_type,
+            href=DOCUMENT_PATH.format(sha256=document.sha256) if held else None,
+        )
+
+    def facts(self) -> str:
+        """Its kind and size for people ("PDF, 1.2 MB"), or that rectrack does not hold it."""
+        if self.size is None:
+            return "cited by hash only"
+        return ", ".join(x for x in (label_of(self.media_type), size_text(self.size)) if x)
+
+
 class EvidenceItem(BaseModel):
     """Evidence submitted and what the inspectorate said after it."""
 
@@ -43,7 +81,7 @@ class EvidenceItem(BaseModel):
     submitted_on: date
     submitted_by: str
     summary: str
-    documents: list[Document]
+    documents: list[EvidenceDocument]
     inspectorate_responses: list[str]
 
 
@@ -133,7 +171,7 @@ class _Fold:
                     submitted_on=on,
                     submitted_by=entry.actor.name,
                     summary=data.summary,
-                    documents=list(data.documents),
+                    documents=[EvidenceDocument.of(d) for d in data.documents],
                     inspectorate_responses=[],
                 )
             )
@@ -197,11 +235,20 @@ def build_handover(
     )
 
 
-def handover_markdown(pack: HandoverPack) -> str:
+def _document_line(d: EvidenceDocument, base_url: str) -> str:
+    """One document as a Markdown list item: a link to download it, its kind, size and hash."""
+    md = markdown_text
+    if d.href is None:
+        return f"  - document {md(d.name)} ({d.facts()}) sha256 {d.sha256}"
+    return f"  - document [{md(d.name)}]({base_url}{d.href}) ({md(d.facts())}) sha256 {d.sha256}"
+
+
+def handover_markdown(pack: HandoverPack, *, base_url: str = "") -> str:
     """The pack as Markdown, for a new owner to read or commit to a repository.
 
     Every stored value goes through `markdown_text` (`md`): text written by other teams must
-    not become HTML, links, images or headings in whatever renders the file.
+    not become HTML, links, images or headings in whatever renders the file. Documents link to
+    `base_url` + their API path (the CLI passes the API's address).
     """
     md = markdown_text
     lines = [
@@ -236,7 +283,7 @@ def handover_markdown(pack: HandoverPack) -> str:
             f"- **{md(item.evidence_id)}** ({item.submitted_on}, {md(item.submitted_by)}): "
             f"{md(item.summary)}"
         )
-        lines += [f"  - document {md(d.name)} sha256 {d.sha256}" for d in item.documents]
+        lines += [_document_line(d, base_url) for d in item.documents]
         lines += [f"  - {md(response)}" for response in item.inspectorate_responses]
     if not pack.evidence:
         lines.append("None submitted.")

@@ -1,7 +1,9 @@
 """Read queries over the recommendations read model (history tables, not log replays)."""
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 import orjson
@@ -412,3 +414,38 @@ async def inspection(conn: asyncpg.Connection, inspection_id: str) -> dict[str, 
         inspection_id,
     )
     return {**dict(row), "recommendations": [dict(r) for r in recs]}
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One evidence event citing a document, with what decides who may read the document."""
+
+    event_id: UUID
+    recommendation_id: str
+    evidence_id: str
+    recorded_at: datetime
+    submitted_by_team: str
+    owner_team: str | None
+    name: str
+    size: int | None
+    media_type: str | None
+
+
+# The index event_log_documents (migration 006) answers the containment test.
+_CITATIONS = """
+SELECT e.event_id, e.stream_id AS recommendation_id, e.data ->> 'evidence_id' AS evidence_id,
+       e.recorded_at, e.actor_team AS submitted_by_team, r.owner_team,
+       d ->> 'name' AS name, (d ->> 'size')::bigint AS size, d ->> 'media_type' AS media_type
+FROM event_log e
+CROSS JOIN LATERAL jsonb_array_elements(e.data -> 'documents') d
+LEFT JOIN recommendations r ON r.recommendation_id = e.stream_id
+WHERE e.type = 'EvidenceSubmitted' AND e.data -> 'documents' @> $2::jsonb
+  AND d ->> 'sha256' = $1
+ORDER BY e.recorded_at, e.event_id
+"""
+
+
+async def citations(conn: asyncpg.Connection, sha256: str) -> list[Citation]:
+    """Every projected evidence event citing the document with this hash, oldest first."""
+    rows = await conn.fetch(_CITATIONS, sha256, orjson.dumps([{"sha256": sha256}]).decode())
+    return [Citation(**dict(r)) for r in rows]

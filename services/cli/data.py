@@ -13,6 +13,7 @@ from rich.table import Table
 
 from events.envelope import Actor
 from infra.kafka_clients import ensure_topics
+from projections.documents import DocumentProblem, DocumentReport
 from services.cli.output import cli_user, console, err, fail, load_settings, write_json
 from services.cli.reports import ReportFormat, print_report, read_report
 from services.cli.stack import up
@@ -157,12 +158,21 @@ def verify(
 ) -> None:
     """Walk the log, every stream's hash chain and the decider's seals; name every break, every
     event not authenticated by a trusted decider key, every unreadable one and every event the
-    read model could not apply; check read models. Exits 1 when any of these is found."""
+    read model could not apply; check every evidence document against its event's hash and
+    name each missing or altered one; check read models. Exits 1 when any of these is found."""
+    from infra.kafka_clients import read_messages
     from projections.recommendations.projection import RECOMMENDATIONS
-    from projections.verify import unprojected_events, verify_chain, verify_read_models
+    from projections.verify import (
+        unprojected_events,
+        verify_chain,
+        verify_documents,
+        verify_read_models,
+    )
 
     settings = load_settings()
-    chain = asyncio.run(verify_chain(settings, from_offset=from_offset))
+    messages = asyncio.run(read_messages(settings, settings.topics.events))
+    chain = asyncio.run(verify_chain(settings, from_offset=from_offset, messages=messages))
+    documents = asyncio.run(verify_documents(settings, from_offset=from_offset, messages=messages))
     chain.unprojected = [
         u
         for u in asyncio.run(unprojected_events(settings, RECOMMENDATIONS))
@@ -180,6 +190,13 @@ def verify(
             "read_models": {t: {"live": a, "rebuilt": b} for t, (a, b) in tables.items()},
             "read_models_differing": differing,
             "unprojected": [dataclasses.asdict(u) for u in chain.unprojected],
+            "documents": {
+                "cited": documents.cited,
+                "intact": documents.intact,
+                "missing": [_document_problem(p) for p in documents.missing],
+                "altered": [_document_problem(p) for p in documents.altered],
+                "not_held": [dataclasses.asdict(d) for d in documents.not_held],
+            },
         }
         write_json(orjson.dumps(result, option=orjson.OPT_INDENT_2))
     else:
@@ -213,10 +230,37 @@ def verify(
                 f"stream {u.stream_id} version {u.stream_version} ({where}): {u.reason}",
                 soft_wrap=True,
             )
+        _print_documents(documents)
         if read_models:
             verdict = (
                 "match the log" if not differing else f"DIFFER from the log: {', '.join(differing)}"
             )
             console.print(f"read models: {verdict}")
-    if not chain.clean or differing or chain.unprojected:
+    if not chain.clean or differing or chain.unprojected or not documents.clean:
         raise typer.Exit(1)
+
+
+def _document_problem(problem: DocumentProblem) -> dict[str, object]:
+    return {**dataclasses.asdict(problem.document), "reason": problem.reason}
+
+
+def _print_documents(report: DocumentReport) -> None:
+    console.print(
+        f"{report.cited} document citation(s): {report.intact} stored as cited, "
+        f"{len(report.missing)} missing, {len(report.altered)} altered, "
+        f"{len(report.not_held)} cited by hash only and not held"
+    )
+    for heading, found in (
+        ("documents missing", report.missing),
+        ("documents altered", report.altered),
+    ):
+        if found:
+            console.print(f"{heading}:")
+        for p in found:
+            d = p.document
+            console.print(  # names come from the log: printed as text, one line each
+                f"  recommendation {d.recommendation_id} evidence {d.evidence_id} event "
+                f"{d.event_id} ({d.topic} partition {d.partition} offset {d.offset}) file "
+                f"{d.name!r} sha256 {d.sha256}: {p.reason}",
+                soft_wrap=True,
+            )

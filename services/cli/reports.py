@@ -169,17 +169,17 @@ def handover(
     from projections.recommendations.handover import handover_markdown
 
     day = as_of.date() if as_of else date.today()
+    settings = load_settings()
     pack = asyncio.run(
-        with_connection(
-            load_settings(), lambda conn: queries.handover(conn, recommendation_id, as_of=day)
-        )
+        with_connection(settings, lambda conn: queries.handover(conn, recommendation_id, as_of=day))
     )
     if pack is None:
         raise fail(f"no recommendation {recommendation_id}")
     if fmt is PackFormat.json:
         sys.stdout.write(pack.model_dump_json(indent=2) + "\n")
     else:
-        sys.stdout.write(handover_markdown(pack))
+        # Documents link to this instance's API, where they download with a token.
+        sys.stdout.write(handover_markdown(pack, base_url=settings.api_url))
 
 
 def paper(

@@ -16,6 +16,7 @@ from uuid import UUID, uuid4
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from events.documents import MediaType
 from events.ed25519 import decode_public_key, key_id_of
 from events.envelope import Actor
 from events.names import IdInput, NameOrId, derive_id
@@ -35,6 +36,8 @@ from events.types import (
 )
 
 MAX_COMMAND_BYTES = 256 * 1024
+# The largest integer every JSON reader holds exactly (2^53 - 1): a document's size in bytes.
+MAX_JSON_INTEGER = 2**53 - 1
 
 
 class ActorInput(BaseModel):
@@ -118,12 +121,20 @@ class ReportProgress(CommandData):
 
 
 class DocumentInput(BaseModel):
-    """A document cited as evidence, as a command names it (the event's `Document`)."""
+    """A document cited as evidence, as a command names it (the event's `Document`).
+
+    `size` and `media_type` say what rectrack stored under `sha256`: the HTTP upload
+    (`POST /recommendations/{id}/evidence`) always fills them from the bytes it stored. A
+    command may leave both out and cite a document by name and hash only, as commands did
+    before rectrack stored documents; `rectrack verify` then does not expect rectrack to hold it.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: ShortText
     sha256: Sha256
+    size: int | None = Field(default=None, ge=1, le=MAX_JSON_INTEGER)
+    media_type: MediaType | None = None
 
 
 class SubmitEvidence(CommandData):

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import get_args
 
+from events.names import id_key
 from events.types import Role
 from services.domain.commands import CommandType
 
@@ -52,3 +53,22 @@ def refusal(role: str, command_type: str) -> str | None:
     if role in allowed:
         return None
     return f"{command_type} needs role {' or '.join(sorted(allowed))}"
+
+
+# Who may read an evidence document's bytes (GET /documents/{sha256}). Everyone with a token
+# reads the history, which names each document and its hash; the documents themselves may hold
+# personal or operational detail, so they go to the inspectorate (any team), admins, and the
+# teams the evidence belongs to: the one that owns the recommendation now (a new owner inherits
+# the evidence, not just its hashes) and the one that submitted it.
+EVIDENCE_READERS: frozenset[Role] = INSPECTORATE
+
+
+def may_read_evidence(
+    role: str, team: str, *, owner_team: str | None, submitted_by_team: str
+) -> bool:
+    """Whether a token's holder (role, team) may read a document of this evidence.
+
+    Teams compare by id, as ownership does (events/names.py): a token naming the team by its
+    name or by its id reads the same documents."""
+    teams = {id_key(t) for t in (owner_team, submitted_by_team) if t is not None}
+    return role in EVIDENCE_READERS or id_key(team) in teams

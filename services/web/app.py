@@ -17,11 +17,13 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from infra.database import create_pool, migrate
+from infra.documents.postgres import PostgresDocumentStore
 from infra.kafka_clients import admin_client, groupless_consumer
 from infra.settings import Settings
 from services.decider.gateway import CommandGateway
 from services.domain.commands import MAX_COMMAND_BYTES
 from services.web import dashboard
+from services.web.evidence import evidence_body_limit
 from services.web.headers import (
     SecurityHeaders,
     content_security_policy,
@@ -31,7 +33,7 @@ from services.web.headers import (
 from services.web.limits import BodyLimit
 from services.web.params import DATABASE_INPUT_ERRORS, checked_parameters, unusable_value
 from services.web.ratelimit import TokenBuckets
-from services.web.routes import commands, events, operations, reads
+from services.web.routes import commands, documents, events, operations, reads
 from services.web.routes import paper as paper_routes
 
 log = structlog.get_logger(__name__)
@@ -79,6 +81,8 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.pool = await create_pool(settings)
         await migrate(app.state.pool)
+        # Evidence documents (infra/documents/): PostgreSQL's, behind the DocumentStore Protocol.
+        app.state.documents = PostgresDocumentStore(app.state.pool)
         app.state.gateway = CommandGateway(settings)
         await app.state.gateway.start()
         app.state.offsets = groupless_consumer(settings)
@@ -124,9 +128,16 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(Exception, _internal_error(headers))
     app.include_router(dashboard.router)
     app.include_router(paper_routes.router)  # its lifespan owns the paper workers
-    for routes in (operations, commands, reads, events):
+    # documents before reads: its POST shares the /recommendations/{id:path} prefix.
+    for routes in (operations, commands, documents, reads, events):
         app.include_router(routes.router)
-    # The last added is the outermost: the headers also go on BodyLimit's own 413.
-    app.add_middleware(BodyLimit, limits={"/login": LOGIN_BODY_BYTES}, default=MAX_COMMAND_BYTES)
+    # The last added is the outermost: the headers also go on BodyLimit's own 413. An evidence
+    # upload may hold its documents at their largest (RECTRACK_MAX_DOCUMENT_BYTES).
+    app.add_middleware(
+        BodyLimit,
+        limits={"/login": LOGIN_BODY_BYTES},
+        default=MAX_COMMAND_BYTES,
+        patterns=[(documents.EVIDENCE_PATHS, evidence_body_limit(settings.max_document_bytes))],
+    )
     app.add_middleware(SecurityHeaders, headers=headers)
     return app

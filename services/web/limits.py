@@ -4,7 +4,8 @@ A route that reads its body (the commands' JSON, the login form parsed by FastAP
 sees up to its limit; a larger body is answered 413 without reading the rest.
 """
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 
 from fastapi import HTTPException
 from fastapi.responses import JSONResponse
@@ -16,18 +17,33 @@ def _too_large(limit: int) -> HTTPException:
 
 
 class BodyLimit:
-    """ASGI middleware: at most `limits[path]` (else `default`) bytes of body per request."""
+    """ASGI middleware: at most `limits[path]`, else the limit of the first of `patterns` the
+    path matches (routes with a path parameter, such as an evidence upload), else `default`
+    bytes of body per request."""
 
-    def __init__(self, app: ASGIApp, limits: Mapping[str, int], default: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limits: Mapping[str, int],
+        default: int,
+        patterns: Sequence[tuple[re.Pattern[str], int]] = (),
+    ) -> None:
         self.app = app
         self.limits = dict(limits)
         self.default = default
+        self.patterns = list(patterns)
+
+    def limit_of(self, path: str) -> int:
+        """The most bytes a request to this path may send."""
+        if path in self.limits:
+            return self.limits[path]
+        return next((n for pattern, n in self.patterns if pattern.match(path)), self.default)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limits.get(scope["path"], self.default)
+        limit = self.limit_of(scope["path"])
         declared = _content_length(scope)
         if declared is not None and declared > limit:
             # Answered before a byte of the body is read; the server then closes the connection.

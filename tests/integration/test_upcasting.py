@@ -169,7 +169,7 @@ WHERE e.type IN ('OwnerAssigned', 'CommitteeUpdateRecorded') ORDER BY e.type
 async def test_rows_projected_at_version_1_migrate_to_what_a_replay_writes(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Migration 006 gives event_log rows written before the names what the upcasters give a
+    """Migration 007 gives event_log rows written before the names what the upcasters give a
     replay, so `rectrack verify` and `replay` agree with the live tables after an upgrade."""
     run = uuid.uuid4().hex[:6]
     messages = version_1_messages()
@@ -186,9 +186,9 @@ async def test_rows_projected_at_version_1_migrate_to_what_a_replay_writes(
     assert (result.applied, result.failed) == (4, 0)
     assert committee is not None and committee["committee_name"] is None
 
-    # The same events as a schema at migration 005 held them: data as version 1 wrote it.
+    # The same events as a schema at migration 006 held them: data as version 1 wrote it.
     live = dataclasses.replace(settings, db_schema=f"names_old_{run}")
-    before = [m for m in database._migrations() if m[0] < "006"]
+    before = [m for m in database._migrations() if m[0] < "007"]
     monkeypatch.setattr(database, "_migrations", lambda: before)
     pool = await create_pool(live)
     try:
@@ -209,7 +209,7 @@ async def test_rows_projected_at_version_1_migrate_to_what_a_replay_writes(
             )
             old = [tuple(r) for r in await conn.fetch(NAMED_ROWS)]
         monkeypatch.undo()
-        assert await migrate(pool) == ["006_names_beside_ids.sql"]
+        assert await migrate(pool) == ["007_names_beside_ids.sql"]
         async with pool.acquire() as conn:
             migrated = [tuple(r) for r in await conn.fetch(NAMED_ROWS)]
             name = await conn.fetchval("SELECT committee_name FROM committee_updates")

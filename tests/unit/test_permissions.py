@@ -8,7 +8,7 @@ import pytest
 from events.types import Role
 from services.domain.commands import CommandType
 from services.domain.decide import Rejected, decide
-from services.domain.permissions import ROLES_FOR, refusal
+from services.domain.permissions import EVIDENCE_READERS, ROLES_FOR, may_read_evidence, refusal
 from tests.builders import command
 
 ROLES: tuple[Role, ...] = get_args(Role)
@@ -36,3 +36,26 @@ def test_decide_refuses_what_the_table_refuses_before_any_rule_of_state(role: Ro
         assert isinstance(verdict, Rejected)
         assert verdict.reason == "forbidden"
         assert verdict.detail == "RecordCommitteeUpdate needs role admin"
+
+
+@pytest.mark.parametrize(
+    ("role", "team", "may"),
+    [
+        ("admin", "secretariat", True),
+        ("inspector", "hmics", True),
+        ("contributor", "team-a", True),  # owns it now
+        ("viewer", "team-a", True),  # the owning team, whatever the role
+        ("contributor", "team-old", True),  # submitted it, before a handover
+        ("contributor", "team-b", False),
+        ("viewer", "secretariat", False),
+    ],
+)
+def test_who_may_read_an_evidence_document(role: str, team: str, may: bool) -> None:
+    assert may_read_evidence(role, team, owner_team="team-a", submitted_by_team="team-old") is may
+    assert {"admin", "inspector"} == EVIDENCE_READERS
+
+
+def test_nobody_but_the_inspectorate_and_admins_reads_evidence_of_an_unowned_recommendation() -> (
+    None
+):
+    assert not may_read_evidence("contributor", "team-a", owner_team=None, submitted_by_team="x")

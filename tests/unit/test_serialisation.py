@@ -10,7 +10,13 @@ import pytest
 from events.envelope import Actor, Envelope
 from events.integrity import chain_break, seal
 from events.recommendation import EvidenceSubmitted, ProgressReported
-from events.registry import UnreadableEvent, dump_event, parse_event, seal_and_dump
+from events.registry import (
+    UnreadableEvent,
+    current_version,
+    dump_event,
+    parse_event,
+    seal_and_dump,
+)
 from services.domain.commands import (
     InvalidCommand,
     dump_command,
@@ -24,6 +30,7 @@ def envelope() -> Envelope:
     return Envelope(
         event_id=uuid4(),
         type="EvidenceSubmitted",
+        schema_version=current_version("EvidenceSubmitted"),
         stream_id="x/r1",
         stream_version=3,
         effective_date=date(2024, 4, 1),
@@ -35,7 +42,14 @@ def envelope() -> Envelope:
             recommendation_id="x/r1",
             evidence_id="esf-1",
             summary="ESF",
-            documents=({"name": "esf.pdf", "sha256": "a" * 64},),
+            documents=(
+                {
+                    "name": "esf.pdf",
+                    "sha256": "a" * 64,
+                    "size": 1234,
+                    "media_type": "application/pdf",
+                },
+            ),
         ),
     )
 

@@ -29,26 +29,32 @@ ACK_TIMEOUT_SECONDS = 10.0
 router = APIRouter(tags=["commands"])
 
 
-def _outcome_response(outcome: Outcome) -> JSONResponse:
-    body = outcome.model_dump(mode="json")
+def outcome_status(outcome: Outcome) -> int:
+    """The HTTP status of an outcome: 201 accepted, 403 forbidden, 409 any other rejection."""
     if outcome.status == "accepted":
-        return JSONResponse(body, status_code=201)
-    return JSONResponse(body, status_code=403 if outcome.reason == "forbidden" else 409)
+        return 201
+    return 403 if outcome.reason == "forbidden" else 409
+
+
+def _outcome_response(outcome: Outcome) -> JSONResponse:
+    return JSONResponse(outcome.model_dump(mode="json"), status_code=outcome_status(outcome))
+
+
+def forbidden_body(command: Command, detail: str) -> dict[str, Any]:
+    """A 403's body in the shape of a rejected outcome; nothing was produced, so no outcome
+    exists."""
+    return {
+        "command_id": str(command.command_id),
+        "status": "rejected",
+        "command_type": command.type,
+        "stream_id": command.stream_id,
+        "reason": Reason.FORBIDDEN.value,
+        "detail": detail,
+    }
 
 
 def _forbidden(command: Command, detail: str) -> JSONResponse:
-    """403 in the shape of a rejected outcome; nothing was produced, so no outcome exists."""
-    return JSONResponse(
-        {
-            "command_id": str(command.command_id),
-            "status": "rejected",
-            "command_type": command.type,
-            "stream_id": command.stream_id,
-            "reason": Reason.FORBIDDEN.value,
-            "detail": detail,
-        },
-        status_code=403,
-    )
+    return JSONResponse(forbidden_body(command, detail), status_code=403)
 
 
 # OpenAPI links: what a client (or a stateful fuzzer) may ask next with what an outcome names.
@@ -159,15 +165,17 @@ async def post_command(
     return _outcome_response(outcome)
 
 
+def pending_body(command_id: UUID) -> dict[str, Any]:
+    """A 202's body: sent, no outcome yet; poll `status_url`."""
+    return {
+        "command_id": str(command_id),
+        "status": "pending",
+        "status_url": f"/commands/{command_id}",
+    }
+
+
 def _pending(command_id: UUID) -> JSONResponse:
-    return JSONResponse(
-        {
-            "command_id": str(command_id),
-            "status": "pending",
-            "status_url": f"/commands/{command_id}",
-        },
-        status_code=202,
-    )
+    return JSONResponse(pending_body(command_id), status_code=202)
 
 
 @router.get("/commands/{command_id}", responses={202: {"description": "Sent, no outcome yet."}})
