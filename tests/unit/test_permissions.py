@@ -59,3 +59,12 @@ def test_nobody_but_the_inspectorate_and_admins_reads_evidence_of_an_unowned_rec
     None
 ):
     assert not may_read_evidence("contributor", "team-a", owner_team=None, submitted_by_team="x")
+
+
+def test_a_team_reads_its_evidence_whether_its_token_names_it_by_name_or_by_id() -> None:
+    owner = "partnerships-prevention-and-community-wellbeing"
+    for team in (owner, "Partnerships, Prevention & Community Wellbeing"):
+        assert may_read_evidence("contributor", team, owner_team=owner, submitted_by_team="x")
+    assert not may_read_evidence(
+        "contributor", "Partnerships and Prevention", owner_team=owner, submitted_by_team="x"
+    )
