@@ -261,6 +261,17 @@ class Settings:
     min_insync_replicas: int | None = None
     # RECTRACK_KAFKA_BROKERS: the local Kafka's nodes (1 or 3), remembered by the home.
     kafka_brokers: int = 1
+    # Browser sessions (services/web/sessions.py): ended after RECTRACK_SESSION_IDLE_MINUTES
+    # without a request, and RECTRACK_SESSION_HOURS after sign-in whatever happens.
+    session_idle_minutes: int = 30
+    session_hours: int = 8
+    # RECTRACK_SECURE_COOKIES=1: cookies are Secure even when the request reached us over plain
+    # HTTP (TLS ended at a proxy); over https they always are.
+    secure_cookies: bool = False
+    # RECTRACK_EVIDENCE_MAX_MB: the largest evidence file the browser's upload takes.
+    evidence_max_mb: int = 25
+    # RECTRACK_DOCUMENTS_DIR: where uploaded evidence files are kept, by their SHA-256.
+    documents_folder: Path | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -306,6 +317,11 @@ class Settings:
             replication_factor=replication_factor,
             min_insync_replicas=min_insync_replicas,
             kafka_brokers=kafka_brokers,
+            session_idle_minutes=_positive(e, "RECTRACK_SESSION_IDLE_MINUTES", 30),
+            session_hours=_positive(e, "RECTRACK_SESSION_HOURS", 8),
+            secure_cookies=_flag(e, "RECTRACK_SECURE_COOKIES"),
+            evidence_max_mb=_positive(e, "RECTRACK_EVIDENCE_MAX_MB", 25),
+            documents_folder=_path(e, "RECTRACK_DOCUMENTS_DIR"),
         )
 
     @property
@@ -404,6 +420,11 @@ class Settings:
         if self.external_database_url:
             return redact_url(self.external_database_url)
         return f"postgresql://{APP_ROLE}:{REDACTED}@127.0.0.1:{self.pg_port}/{APP_DATABASE}"
+
+    @property
+    def documents_dir(self) -> Path:
+        """Uploaded evidence files: RECTRACK_DOCUMENTS_DIR, else RECTRACK_HOME/documents."""
+        return self.documents_folder or self.home / "documents"
 
     @property
     def keys_dir(self) -> Path:

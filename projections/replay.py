@@ -151,11 +151,13 @@ async def replay(
                 consumer, conn, projection, topic, fresh, live, keys, progress, started
             )
             events += caught_up
-            # API tokens are not built from the log: they move across with the switch.
-            await conn.execute(
-                f"INSERT INTO {quote_schema(fresh)}.api_tokens "  # noqa: S608
-                f"SELECT * FROM {quote_schema(live)}.api_tokens"
-            )
+            # API tokens and the browser sessions made with them are not built from the log:
+            # they move across with the switch.
+            for table in ("api_tokens", "web_sessions"):
+                await conn.execute(
+                    f"INSERT INTO {quote_schema(fresh)}.{table} "  # noqa: S608
+                    f"SELECT * FROM {quote_schema(live)}.{table}"
+                )
             await conn.execute(f"ALTER SCHEMA {quote_schema(live)} RENAME TO {quote_schema(old)}")
             await conn.execute(f"ALTER SCHEMA {quote_schema(fresh)} RENAME TO {quote_schema(live)}")
         result = ReplayResult(events, time.monotonic() - started, rebuilt, incremental, old)

@@ -36,6 +36,8 @@ mkdirSync(swagger, { recursive: true });
 for (const name of ["swagger-ui.css", "swagger-ui-bundle.js", "LICENSE"]) {
   cpSync(join(modules, "swagger-ui-dist", name), join(swagger, name));
 }
-cpSync(join(here, "api-docs.js"), join(swagger, "api-docs.js"));
+for (const name of ["api-docs.js", "api-docs.css"]) {
+  cpSync(join(here, name), join(swagger, name));
+}
 
 console.log(`assets built in ${out}`);
