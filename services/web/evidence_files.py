@@ -33,8 +33,13 @@ ALLOWED_WORDS = "PDF, Word (DOCX), Excel (XLSX), PNG, JPEG, plain text or CSV"
 class Upload(Protocol):
     """What the route hands in: Starlette's UploadFile has these."""
 
-    filename: str | None
-    file: BinaryIO
+    @property
+    def filename(self) -> str | None:
+        """The name the browser sent."""
+
+    @property
+    def file(self) -> BinaryIO:
+        """The content (a temporary file)."""
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,10 @@ from playwright.async_api import Browser, FilePayload, Page, async_playwright, e
 
 from infra.settings import Settings
 from services.web.sessions import COOKIE
+from services.web.tokens import token_hash
 from tests.e2e.axe import axe_version
 from tests.e2e.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Pages, signed_in
-from tests.e2e.helpers import token
+from tests.e2e.helpers import signed_in_cookies, token
 
 pytestmark = pytest.mark.integration
 
@@ -229,6 +230,14 @@ async def test_forms_by_role_from_publication_to_closure_and_the_paper(
     assert hashlib.sha256(PDF).hexdigest() in {p.name for p in stored}
     assert not any(p.is_file() and p.stat().st_size > 25 * MB for p in stored)
 
+    # The closure form with its errors, and the owner form, as the admin's browser shows them.
+    await admin.goto(f"/ui/recommendations/{r1}/closure")
+    await admin.get_by_role("button", name="Propose closure").click()
+    await expect(admin.locator("#evidence_ids-error")).to_contain_text("Select the evidence")
+    await pages.check(admin, "closure-refused")
+    await admin.goto(f"/ui/recommendations/{r2}/owner")
+    await pages.check(admin, "owner-form")
+
     await lead.get_by_role("link", name="Propose closure").click()
     await lead.get_by_label("E1: The approved plan.").check()
     await lead.get_by_label("Why it can be closed").fill("The plan is approved and in use.")
@@ -367,3 +376,45 @@ async def test_forms_by_role_from_publication_to_closure_and_the_paper(
     )
     assert len(pages.checked) >= 20
     assert pages.violations == {}
+
+
+async def test_a_session_ends_when_idle_too_old_signed_out_or_its_token_revoked(
+    stack: Settings, pool: asyncpg.Pool
+) -> None:
+    secret = await token(pool, "viewer", "public")
+
+    async def page_status(cookies: dict[str, str]) -> tuple[int, str]:
+        async with httpx.AsyncClient(base_url=stack.api_url, timeout=30, cookies=cookies) as api:
+            response = await api.get("/")
+        return response.status_code, response.headers.get("location", "")
+
+    ended = (303, "/login?ended=1")
+    ages = (
+        "UPDATE web_sessions SET last_seen_at = now() - interval '31 minutes' "
+        "WHERE session_hash = $1",
+        "UPDATE web_sessions SET created_at = now() - interval '9 hours' WHERE session_hash = $1",
+    )
+    for aged in ages:
+        cookies = await signed_in_cookies(stack.api_url, secret)
+        assert await page_status(cookies) == (200, "")
+        digest = hashlib.sha256(cookies[COOKIE].encode()).hexdigest()
+        async with pool.acquire() as conn:
+            await conn.execute(aged, digest)
+        assert await page_status(cookies) == ended
+
+    cookies = await signed_in_cookies(stack.api_url, secret)
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE api_tokens SET revoked_at = now() WHERE token_hash = $1", token_hash(secret)
+        )
+    assert await page_status(cookies) == ended
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as api:
+        refused = await api.get("/login")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', refused.text)
+        assert csrf
+        again = await api.post("/login", data={"csrf_token": csrf[1], "token": secret})
+    assert again.status_code == 303 and again.headers["location"] == "/login?error=1"
+    # The session's row never holds the cookie itself.
+    async with pool.acquire() as conn:
+        stored = await conn.fetch("SELECT session_hash, csrf_token FROM web_sessions")
+    assert cookies[COOKIE] not in {r["session_hash"] for r in stored}
