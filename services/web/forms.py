@@ -33,7 +33,7 @@ from services.decider.gateway import CommandGateway
 from services.domain.commands import Command, InvalidCommand, parse_command
 from services.web import actions, evidence_files
 from services.web.auth import SignedIn
-from services.web.form_errors import FORM, rejection_errors, validation_errors
+from services.web.form_errors import rejection_errors, validation_errors
 from services.web.pages import form_state, page
 from services.web.sessions import CSRF_FIELD, Session, csrf_matches, set_flash
 
@@ -826,6 +826,3 @@ async def committee(request: Request, session: SignedIn) -> Response:
         done="/",
         success=f"Committee update recorded for {day:%d %B %Y}." if day else "Recorded.",
     )
-
-
-__all__ = ["FORM", "router"]
