@@ -383,3 +383,25 @@ def test_the_assets_are_built_and_refer_to_nothing_outside_the_app() -> None:
     for name in ("swagger-ui-bundle.js", "swagger-ui.css", "api-docs.js", "api-docs.css"):
         assert (STATIC_DIR / "swagger-ui" / name).is_file(), f"{name}: run `make assets`"
     assert "validatorUrl: null" in (STATIC_DIR / "swagger-ui" / "api-docs.js").read_text()
+
+
+async def test_an_upload_over_the_whole_bound_is_a_page_for_a_browser(tmp_path: Path) -> None:
+    app = create_app(
+        Settings.from_env({"RECTRACK_HOME": str(tmp_path), "RECTRACK_EVIDENCE_MAX_MB": "1"})
+    )
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        too_big = await client.post(
+            "/ui/recommendations/audit/r1/evidence",
+            content=b"x" * (6 * 1024 * 1024),
+            headers={**HTML, "Content-Type": "multipart/form-data; boundary=x"},
+        )
+        for_the_api = await client.post(
+            "/ui/recommendations/audit/r1/evidence",
+            content=b"x" * (6 * 1024 * 1024),
+            headers={"Content-Type": "multipart/form-data; boundary=x"},
+        )
+    # 4 files' worth of the largest file, and 1 MB for the form's fields.
+    assert too_big.status_code == 413 and "larger than 5 MB" in too_big.text
+    assert "Each file may be up to 1 MB" in too_big.text and "<h1" in too_big.text
+    assert for_the_api.status_code == 413 and for_the_api.json()["detail"][0]["field"] == "(body)"
