@@ -230,6 +230,12 @@ async def api_docs(request: Request) -> Response:
     )
 
 
+@router.get("/docs")
+async def old_docs() -> RedirectResponse:
+    """The address FastAPI's own Swagger UI had: the API page now."""
+    return RedirectResponse("/api-docs", status_code=308)
+
+
 @router.get("/accessibility")
 async def accessibility(request: Request) -> Response:
     await session_of(request)

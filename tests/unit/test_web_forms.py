@@ -362,6 +362,8 @@ async def test_errors_are_pages_for_browsers_and_json_for_the_api(
 
 
 async def test_the_api_page_runs_only_this_apps_own_script(api: httpx.AsyncClient) -> None:
+    moved = await api.get("/docs")
+    assert moved.status_code == 308 and moved.headers["location"] == "/api-docs"
     docs = await api.get("/api-docs")
     csp = docs.headers["content-security-policy"]
     assert (
