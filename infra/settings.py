@@ -265,6 +265,13 @@ class Settings:
     min_insync_replicas: int | None = None
     # RECTRACK_KAFKA_BROKERS: the local Kafka's nodes (1 or 3), remembered by the home.
     kafka_brokers: int = 1
+    # Browser sessions (services/web/sessions.py): ended after RECTRACK_SESSION_IDLE_MINUTES
+    # without a request, and RECTRACK_SESSION_HOURS after sign-in whatever happens.
+    session_idle_minutes: int = 30
+    session_hours: int = 8
+    # RECTRACK_SECURE_COOKIES=1: cookies are Secure even when the request reached us over plain
+    # HTTP (TLS ended at a proxy); over https they always are.
+    secure_cookies: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -313,6 +320,9 @@ class Settings:
             replication_factor=replication_factor,
             min_insync_replicas=min_insync_replicas,
             kafka_brokers=kafka_brokers,
+            session_idle_minutes=_positive(e, "RECTRACK_SESSION_IDLE_MINUTES", 30),
+            session_hours=_positive(e, "RECTRACK_SESSION_HOURS", 8),
+            secure_cookies=_flag(e, "RECTRACK_SECURE_COOKIES"),
         )
 
     @property

@@ -151,11 +151,13 @@ async def replay(
                 consumer, conn, projection, topic, fresh, live, keys, progress, started
             )
             events += caught_up
-            # API tokens are not built from the log: they move across with the switch.
-            await conn.execute(
-                f"INSERT INTO {quote_schema(fresh)}.api_tokens "  # noqa: S608
-                f"SELECT * FROM {quote_schema(live)}.api_tokens"
-            )
+            # API tokens and the browser sessions made with them are not built from the log:
+            # they move across with the switch.
+            for table in ("api_tokens", "web_sessions"):
+                await conn.execute(
+                    f"INSERT INTO {quote_schema(fresh)}.{table} "  # noqa: S608
+                    f"SELECT * FROM {quote_schema(live)}.{table}"
+                )
             # Nor are the evidence documents (infra/documents/postgres.py): the table itself
             # moves across, which takes no time however many gigabytes it holds.
             await conn.execute(f"DROP TABLE {quote_schema(fresh)}.documents")

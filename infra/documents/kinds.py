@@ -241,11 +241,16 @@ def check_content(field: str, filename: str, media_type: MediaType, content: byt
         raise DocumentRefused(field, filename, f"the content is not {label}: {reason}", "type")
 
 
+def _megabytes(n: int) -> str:
+    """A limit as people read it: 25 MB for 26,214,400 bytes (MB of 2**20 bytes)."""
+    return f"{n / 2**20:.3g} MB"
+
+
 def size_refusal(field: str, filename: str, limit: int) -> DocumentRefused:
     """The refusal of a file larger than the limit (RECTRACK_MAX_DOCUMENT_BYTES)."""
     reason = (
-        f"the file is larger than {limit} bytes, the most a document may hold "
-        "(RECTRACK_MAX_DOCUMENT_BYTES)"
+        f"the file is larger than {_megabytes(limit)} ({limit} bytes), the most a document may "
+        "hold (RECTRACK_MAX_DOCUMENT_BYTES)"
     )
     return DocumentRefused(field, filename, reason, "size")
 

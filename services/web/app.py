@@ -8,13 +8,17 @@ before it is read (limits.py), every path and query parameter follows the same r
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import structlog
 from aiokafka.errors import KafkaError
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from infra.database import create_pool, migrate
 from infra.documents.postgres import PostgresDocumentStore
@@ -22,7 +26,7 @@ from infra.kafka_clients import admin_client, groupless_consumer
 from infra.settings import Settings
 from services.decider.gateway import CommandGateway
 from services.domain.commands import MAX_COMMAND_BYTES
-from services.web import dashboard
+from services.web import dashboard, errors, forms
 from services.web.evidence import evidence_body_limit
 from services.web.headers import (
     SecurityHeaders,
@@ -50,12 +54,22 @@ UNAVAILABLE = (
 # How long the server lets open requests (an SSE stream never ends by itself) finish after
 # SIGTERM before cancelling them; `rectrack run` passes it to uvicorn.
 GRACEFUL_SHUTDOWN_SECONDS = 5
-# The login form holds one token of about 50 characters.
+# The sign-in form holds one token of about 50 characters and its CSRF token.
 LOGIN_BODY_BYTES = 4096
+# The browser's assets (services/web/assets/build.mjs, run by `make assets`).
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
-async def unavailable(request: Request, exc: Exception) -> JSONResponse:
-    """503 with Retry-After: the client may resend with the same command_id."""
+async def unavailable(request: Request, exc: Exception) -> Response:
+    """503 with Retry-After: the client may resend with the same command_id (a browser gets a
+    page saying to try again)."""
+    if errors.wants_html(request):
+        return await errors.error_page(
+            request,
+            503,
+            "Nothing was changed. Try again in a moment.",
+            headers={"Retry-After": "2"},
+        )
     return JSONResponse(
         {"detail": f"temporarily unavailable: {type(exc).__name__}", "retry": True},
         status_code=503,
@@ -98,8 +112,8 @@ def create_app(settings: Settings) -> FastAPI:
             await app.state.gateway.stop()
             await app.state.pool.close()
 
-    # No Swagger UI or ReDoc: they load script from a third-party site, which the pages' policy
-    # (no script at all) refuses; the contract stays at /openapi.json.
+    # FastAPI's own Swagger UI and ReDoc load script from a third-party site: off. The API page
+    # (/api-docs) serves Swagger UI from this app's static files instead.
     app = FastAPI(
         title="rectrack",
         version="0.1.0",
@@ -126,18 +140,44 @@ def create_app(settings: Settings) -> FastAPI:
     for error in DATABASE_INPUT_ERRORS:
         app.add_exception_handler(error, unusable_value)
     app.add_exception_handler(Exception, _internal_error(headers))
+    app.add_exception_handler(StarletteHTTPException, errors.http_error)
+    app.add_exception_handler(RequestValidationError, errors.validation_error)
+    if not (STATIC_DIR / "rectrack.css").is_file():
+        log.warning("web_assets_missing", folder=str(STATIC_DIR), fix="run `make assets`")
+    app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
+    # Forms first: their addresses extend the recommendation page's, which takes any path.
+    app.include_router(forms.router)
     app.include_router(dashboard.router)
     app.include_router(paper_routes.router)  # its lifespan owns the paper workers
     # documents before reads: its POST shares the /recommendations/{id:path} prefix.
     for routes in (operations, commands, documents, reads, events):
         app.include_router(routes.router)
-    # The last added is the outermost: the headers also go on BodyLimit's own 413. An evidence
-    # upload may hold its documents at their largest (RECTRACK_MAX_DOCUMENT_BYTES).
+    # The last added is the outermost: the headers also go on BodyLimit's own 413.
+    evidence_bytes = evidence_body_limit(settings.max_document_bytes)
     app.add_middleware(
         BodyLimit,
-        limits={"/login": LOGIN_BODY_BYTES},
+        limits={"/login": LOGIN_BODY_BYTES, "/logout": LOGIN_BODY_BYTES},
         default=MAX_COMMAND_BYTES,
-        patterns=[(documents.EVIDENCE_PATHS, evidence_body_limit(settings.max_document_bytes))],
+        patterns=[
+            (r"/ui/recommendations/.+/evidence", evidence_bytes),
+            (documents.EVIDENCE_PATHS, evidence_bytes),
+        ],
+        page=lambda limit: (
+            dashboard.templates()
+            .get_template("error.html.j2")
+            .render(
+                session=None,
+                status=413,
+                heading=errors.TITLES[413],
+                lines=[
+                    "Nothing was sent: the form with its files is larger than "
+                    f"{limit // 2**20} MB.",
+                    f"Each file may be up to {settings.max_document_bytes // 2**20} MB: go back "
+                    "and choose "
+                    "smaller or fewer files.",
+                ],
+            )
+        ),
     )
     app.add_middleware(SecurityHeaders, headers=headers)
     return app

@@ -40,7 +40,7 @@ from events.outcome import Outcome
 from infra.documents.kinds import DocumentRefused, check_document
 from infra.documents.store import DocumentStore, sha256_of
 from infra.settings import Settings
-from projections.recommendations.handover import DOCUMENT_PATH
+from projections.recommendations.handover import DOCUMENT_PATH, HandoverPack
 from services.domain.commands import Command, DocumentInput, InvalidCommand, parse_command
 from services.domain.permissions import refusal
 from services.web.routes.commands import ACK_TIMEOUT_SECONDS
@@ -239,6 +239,13 @@ async def submit_evidence(
             raise RuntimeError(f"the document store filed {document.sha256} as {stored.sha256}")
     outcomes = await gateway.submit([command], timeout=wait, ack_timeout=ACK_TIMEOUT_SECONDS)
     return EvidenceResult(command, cited, outcomes.get(command.command_id))
+
+
+async def stored_documents(request: Request, pack: HandoverPack) -> set[str]:
+    """The documents of a handover pack's evidence that the store holds (they get links)."""
+    store = document_store(request)
+    cited = {d.sha256 for e in pack.evidence for d in e.documents}
+    return {sha256 for sha256 in cited if await store.has(sha256)}
 
 
 def document_store(request: Request) -> DocumentStore:

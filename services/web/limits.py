@@ -5,10 +5,10 @@ sees up to its limit; a larger body is answered 413 without reading the rest.
 """
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from fastapi import HTTPException
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -26,18 +26,25 @@ class BodyLimit:
         app: ASGIApp,
         limits: Mapping[str, int],
         default: int,
-        patterns: Sequence[tuple[re.Pattern[str], int]] = (),
+        patterns: Sequence[tuple[str | re.Pattern[str], int]] = (),
+        page: Callable[[int], str] | None = None,
     ) -> None:
         self.app = app
         self.limits = dict(limits)
         self.default = default
-        self.patterns = list(patterns)
+        # Paths with a parameter (an evidence upload's recommendation) by regular expression.
+        self.patterns = [(re.compile(p) if isinstance(p, str) else p, n) for p, n in patterns]
+        # A browser (Accept: text/html) is answered with this page instead of JSON.
+        self.page = page
 
     def limit_of(self, path: str) -> int:
-        """The most bytes a request to this path may send."""
+        """The bound of a path's bodies."""
         if path in self.limits:
             return self.limits[path]
-        return next((n for pattern, n in self.patterns if pattern.match(path)), self.default)
+        for pattern, limit in self.patterns:
+            if pattern.fullmatch(path):
+                return limit
+        return self.default
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -48,7 +55,9 @@ class BodyLimit:
         if declared is not None and declared > limit:
             # Answered before a byte of the body is read; the server then closes the connection.
             error = _too_large(limit)
-            response = JSONResponse({"detail": error.detail}, status_code=413)
+            response: Response = JSONResponse({"detail": error.detail}, status_code=413)
+            if self.page is not None and _accepts_html(scope):
+                response = HTMLResponse(self.page(limit), status_code=413)
             await response(scope, receive, send)
             return
         received = 0
@@ -65,6 +74,10 @@ class BodyLimit:
             return message
 
         await self.app(scope, bounded_receive, send)
+
+
+def _accepts_html(scope: Scope) -> bool:
+    return any(name == b"accept" and b"text/html" in value for name, value in scope["headers"])
 
 
 def _content_length(scope: Scope) -> int | None:

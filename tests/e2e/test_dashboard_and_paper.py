@@ -13,21 +13,10 @@ from infra.settings import Settings
 from projections.lag import wait_until_projected
 from projections.recommendations.projection import RECOMMENDATIONS
 from tests.cli import rectrack
+from tests.e2e.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from tests.e2e.helpers import token
 
 pytestmark = pytest.mark.integration
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 async def json_report(settings: Settings, secret: str, as_of: str) -> dict[str, tuple[int, ...]]:
@@ -74,7 +63,7 @@ async def test_the_dashboard_shows_the_report_and_the_timeline_in_a_browser(
         await page.goto(demo_loaded.api_url + "/")
         assert page.url.endswith("/login")
         await page.get_by_label("API token").fill(secret)
-        await page.get_by_role("button", name="Log in").click()
+        await page.get_by_role("button", name="Sign in").click()
 
         await page.get_by_label("As at").fill("2024-09-18")
         await page.get_by_role("button", name="Show").click()

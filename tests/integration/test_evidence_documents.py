@@ -168,8 +168,8 @@ async def test_a_30_mb_upload_and_a_program_are_refused_and_change_nothing(
         {
             "field": "documents[0]",
             "file": "minutes.pdf",
-            "reason": f"the file is larger than {stack.max_document_bytes} bytes, the most a "
-            "document may hold (RECTRACK_MAX_DOCUMENT_BYTES)",
+            "reason": "the file is larger than 25 MB (26214400 bytes), the most a document may "
+            "hold (RECTRACK_MAX_DOCUMENT_BYTES)",
         }
     ]
     assert program.status_code == 415, program.text

@@ -209,7 +209,7 @@ async def test_rows_projected_at_version_1_migrate_to_what_a_replay_writes(
             )
             old = [tuple(r) for r in await conn.fetch(NAMED_ROWS)]
         monkeypatch.undo()
-        assert await migrate(pool) == ["007_names_beside_ids.sql"]
+        assert await migrate(pool) == ["007_names_beside_ids.sql", "008_web_sessions.sql"]
         async with pool.acquire() as conn:
             migrated = [tuple(r) for r in await conn.fetch(NAMED_ROWS)]
             name = await conn.fetchval("SELECT committee_name FROM committee_updates")

@@ -6,6 +6,7 @@ exactly through the API, shown escaped (never interpreted) on the dashboard, and
 format still renders with it.
 """
 
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -98,7 +99,10 @@ def admin_client(stack: Settings, run_env: dict[str, str]) -> Iterator[httpx.Cli
     with httpx.Client(
         base_url=stack.api_url, timeout=60, headers={"Authorization": f"Bearer {token}"}
     ) as client:
-        login = client.post("/login", data={"token": token})
+        form = client.get("/login")  # the sign-in form's CSRF token, and its cookie
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        assert csrf, form.text[:500]
+        login = client.post("/login", data={"csrf_token": csrf[1], "token": token})
         assert login.status_code == 303, login.text
         yield client
 

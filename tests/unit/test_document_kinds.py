@@ -117,7 +117,7 @@ def test_the_size_limit_is_exact() -> None:
     refused = refusal("notes.txt", TXT, at_limit + b"x")
     assert refused.problem == "size"
     assert refused.as_error()["file"] == "notes.txt"
-    assert f"larger than {LIMIT} bytes" in refused.reason
+    assert f"({LIMIT} bytes)" in refused.reason
     assert "RECTRACK_MAX_DOCUMENT_BYTES" in refused.reason
 
 

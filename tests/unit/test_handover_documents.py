@@ -82,6 +82,9 @@ def test_the_recommendation_page_links_the_documents() -> None:
         .get_template("recommendation.html.j2")
         .render(entries=pack_entries(), pack=pack, as_of=date(2024, 6, 1), inspection_id="h")
     )
-    assert f'<a href="/documents/{SHA}" download>ESF [final].pdf</a> (PDF, 1.2 MB)' in html
+    assert (
+        f'<a class="govuk-link" href="/documents/{SHA}" download>ESF [final].pdf</a> (PDF, 1.2 MB)'
+        in html
+    )
     assert "old.pdf (cited by hash only)" in html
     assert f'href="/documents/{LEGACY}"' not in html

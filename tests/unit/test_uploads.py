@@ -96,8 +96,8 @@ async def test_a_file_over_the_limit_is_kept_no_further_and_named(
         {
             "field": "documents[0]",
             "file": "big.pdf",
-            "reason": f"the file is larger than {LIMIT} bytes, the most a document may hold "
-            "(RECTRACK_MAX_DOCUMENT_BYTES)",
+            "reason": f"the file is larger than {LIMIT / 2**20:.3g} MB ({LIMIT} bytes), the most "
+            "a document may hold (RECTRACK_MAX_DOCUMENT_BYTES)",
         }
     ]
 

@@ -17,6 +17,7 @@ from services.domain.commands import MAX_COMMAND_BYTES
 from services.web.app import create_app
 from services.web.feed import MAX_OFFSET, MAX_PAIRS, BadCursor, Cursor
 from services.web.links import is_web_url
+from services.web.pages import templates
 from services.web.params import control_character_reason, latest, out_of_range_reason
 from services.web.ratelimit import TokenBuckets, retry_after
 
@@ -127,13 +128,18 @@ def _headers_hold(response: httpx.Response) -> None:
     assert response.headers["referrer-policy"] == "no-referrer"
 
 
-async def test_the_login_page_has_the_headers_and_its_style_is_allowed_by_hash(
+async def test_the_login_page_has_the_headers_and_the_papers_style_is_allowed_by_hash(
     api: httpx.AsyncClient,
 ) -> None:
     page = await api.get("/login")
     assert page.status_code == 200
     _headers_hold(page)
-    styles = re.findall(r"<style>(.*?)</style>", page.text, re.DOTALL)
+    # The pages link the app's own stylesheet and hold no inline style at all ...
+    assert '<link rel="stylesheet" href="/static/rectrack.css">' in page.text
+    assert "<style" not in page.text and " style=" not in page.text
+    # ... while the HTML paper, a standalone file, keeps its inline style, allowed by hash.
+    html = templates().get_template("base.html.j2").render()
+    styles = re.findall(r"<style>(.*?)</style>", html, re.DOTALL)
     assert styles
     for css in styles:
         digest = base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()

@@ -25,7 +25,7 @@ from projections.recommendations import queries
 from services.domain.permissions import may_read_evidence, refusal
 from services.domain.rejections import Reason
 from services.web.attachments import content_disposition
-from services.web.auth import COOKIE, Credentials, WriterActor, token_actor
+from services.web.auth import Credentials, WriterActor, session_of, token_actor
 from services.web.evidence import (
     DOCUMENTS_FIELD,
     MAX_EVIDENCE_DOCUMENTS,
@@ -149,10 +149,11 @@ async def post_evidence(
 
 
 async def require_document_reader(request: Request, credentials: Credentials) -> Actor:
-    """Documents always need a token (the bearer header, or the dashboard's login cookie),
-    even when RECTRACK_PUBLIC_READS opens the other reads."""
-    token = credentials.credentials if credentials else request.cookies.get(COOKIE)
-    actor = await token_actor(request, token)
+    """Documents always need someone signed in (the bearer header, or a browser session), even
+    when RECTRACK_PUBLIC_READS opens the other reads."""
+    actor = await token_actor(request, credentials.credentials) if credentials else None
+    if actor is None and (session := await session_of(request)) is not None:
+        actor = session.actor
     if actor is None:
         raise HTTPException(
             401, "a valid bearer token is needed", headers={"WWW-Authenticate": "Bearer"}
