@@ -18,7 +18,7 @@ from services.decider.gateway import CommandGateway
 from tests.builders import ADMIN, issue, publish, rec_command
 from tests.cli import rectrack
 from tests.documents import CSV, EXE, PDF, sample
-from tests.e2e.helpers import bearer, token
+from tests.e2e.helpers import bearer, signed_in_cookies, token
 
 pytestmark = pytest.mark.integration
 
@@ -283,12 +283,13 @@ async def test_the_handover_pack_and_the_page_link_the_documents(
             "media_type": PDF,
             "href": f"/documents/{sha}",
         }
-        # The dashboard's page links it, and the link downloads with the login cookie.
-        login = await api.post("/login", data={"token": secret})
-        assert login.status_code == 303
-        page = await api.get(f"/ui/recommendations/{rec}")
-        assert f'<a href="/documents/{sha}" download>ESF final.pdf</a> (PDF, ' in page.text
-        link = await api.get(f"/documents/{sha}")
+    # The recommendation's page links it, and the link downloads in the signed-in session.
+    cookies = await signed_in_cookies(stack.api_url, secret)
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=60, cookies=cookies) as browser:
+        page = await browser.get(f"/ui/recommendations/{rec}")
+        link_html = f'<a class="govuk-link" href="/documents/{sha}" download>ESF final.pdf</a>'
+        assert link_html in page.text
+        link = await browser.get(f"/documents/{sha}")
         assert link.status_code == 200 and link.content == pdf
 
     markdown = rectrack(run_env, "handover", rec).stdout
