@@ -157,13 +157,13 @@ def _print_status(settings: Settings) -> None:
     for component in Component:
         port = settings.component_port(component.value)
         address = f"{_local_url(settings, port)}/health/ready" if port else "-"
-        said = supervised.get(component.value, {})
+        told = supervised.get(component.value, {})
         state = component_readiness(settings, component.value)
-        if said.get("crash_looping"):
-            state += f", crash-looping (exit code {said.get('last_exit_code')})"
-        if said.get("restarts"):
-            state += f", restarted {said['restarts']} times"
-        table.add_row(f"  {component.value}", state, str(said.get("pid") or "-"), address)
+        if told.get("crash_looping"):
+            state += f", crash-looping (exit code {told.get('last_exit_code')})"
+        if told.get("restarts"):
+            state += f", restarted {told['restarts']} times"
+        table.add_row(f"  {component.value}", state, str(told.get("pid") or "-"), address)
     console.print(table)
     console.print(f"API:        {settings.api_url}")
     console.print(f"Bootstrap:  {settings.bootstrap_servers}")
