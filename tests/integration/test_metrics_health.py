@@ -200,20 +200,13 @@ def test_metrics_are_refused_without_the_token(
         assert _get(url, AUTH).status_code == 200, component
 
 
-def _kill_postgres(settings: Settings) -> None:
-    pid = LocalPostgres(settings).pid()
-    assert pid is not None
-    os.kill(pid, signal.SIGKILL)
-    _wait(lambda: not pid_alive(pid), 10)
-
-
 def test_readiness_follows_postgresql_and_liveness_stays(
     instance: Instance,
 ) -> None:
     settings, _, _ = instance
     for component in ("api", "decider", "projector"):
         assert _ready(settings, component), component
-    _kill_postgres(settings)
+    assert LocalPostgres(settings).stop(), "PostgreSQL was not running"
     try:
         for component in ("api", "projector"):
             _wait(lambda c=component: not _ready(settings, c), 20)
@@ -225,7 +218,7 @@ def test_readiness_follows_postgresql_and_liveness_stays(
         # The decider needs no database.
         assert _ready(settings, "decider")
     finally:
-        start_infrastructure(settings)
+        LocalPostgres(settings).start()
     for component in ("api", "projector"):
         _wait(lambda c=component: _ready(settings, c), 60)
 
