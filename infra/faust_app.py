@@ -7,9 +7,11 @@ from typing import TypeVar, cast
 
 import faust
 from faust.streams import Stream
+from faust.types import TP
 from faust.types.auth import CredentialsT
 
 from events.topics import Message
+from infra.health_server import CONSUMER_LAG, Check, HealthServer
 from infra.kafka_clients import connection_options
 from infra.settings import Settings
 
@@ -96,3 +98,39 @@ async def finish_before_ack(work: Awaitable[T]) -> T:
     except asyncio.CancelledError:
         await task
         raise
+
+
+def record_consumer_lag(app: faust.App, topic: str, messages: list[Message]) -> None:
+    """After a batch: per partition in it, the high-water mark less the next offset to take."""
+    last: dict[int, int] = {}
+    for m in messages:
+        last[m.partition] = max(last.get(m.partition, -1), m.offset)
+    for partition, offset in last.items():
+        highwater = app.consumer.highwater(TP(topic, partition))
+        if highwater is not None:
+            CONSUMER_LAG.labels(topic, str(partition)).set(max(0, highwater - offset - 1))
+
+
+def assignment_check(app: faust.App, topic: str) -> Check:
+    """Always ready: says which partitions of `topic` this worker holds. A worker with none
+    (another process of the component holds them all) is a standby, ready to take some over."""
+
+    async def check() -> str:
+        held = sorted(tp.partition for tp in app.consumer.assignment() if tp.topic == topic)
+        if not held:
+            return "no partitions assigned"
+        return "partitions " + ",".join(map(str, held))
+
+    return check
+
+
+def serve_health(
+    app: faust.App, settings: Settings, component: str, checks: dict[str, Check]
+) -> None:
+    """On the worker's start, serve /metrics and /health/* on the component's port."""
+    server = HealthServer(component, checks, token=settings.metrics_token)
+
+    async def health_server() -> None:
+        await server.start(settings.metrics_host, settings.component_port(component))
+
+    app.task(health_server)

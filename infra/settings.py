@@ -272,6 +272,17 @@ class Settings:
     # RECTRACK_SECURE_COOKIES=1: cookies are Secure even when the request reached us over plain
     # HTTP (TLS ended at a proxy); over https they always are.
     secure_cookies: bool = False
+    # Metrics and health (README "Metrics and health"). RECTRACK_METRICS_TOKEN: a bearer token
+    # that opens every /metrics (else the API's needs a reader token, like every read).
+    # RECTRACK_METRICS_PORT: the API's metrics also on this port with no token (0: not served).
+    # RECTRACK_DECIDER_METRICS_PORT / RECTRACK_PROJECTOR_METRICS_PORT: each worker's HTTP port
+    # for /metrics and /health/*, by default the API's port + 1 and + 2 (0: not served).
+    # RECTRACK_METRICS_HOST: the address those ports listen on.
+    metrics_token: str | None = None
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
+    decider_metrics_port: int = 0
+    projector_metrics_port: int = 0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -283,6 +294,7 @@ class Settings:
         kafka_port = _int(e, "RECTRACK_KAFKA_PORT", 9092)
         kafka_controller_port = _int(e, "RECTRACK_KAFKA_CONTROLLER_PORT", 9093)
         kafka_brokers = _kafka_brokers(e, home)
+        api_port = _int(e, "RECTRACK_API_PORT", 8000)
         _kafka_ports(kafka_port, kafka_controller_port, kafka_brokers)
         return cls(
             home=home,
@@ -293,7 +305,7 @@ class Settings:
             external_database_url=e.get("DATABASE_URL") or None,
             db_schema=e.get("RECTRACK_DB_SCHEMA") or "rectrack",
             api_host=e.get("RECTRACK_API_HOST") or "127.0.0.1",
-            api_port=_int(e, "RECTRACK_API_PORT", 8000),
+            api_port=api_port,
             topic_prefix=e.get("RECTRACK_TOPIC_PREFIX", ""),
             partitions=_int(e, "RECTRACK_PARTITIONS", DEFAULT_PARTITIONS),
             log_level=e.get("RECTRACK_LOG_LEVEL") or "info",
@@ -323,6 +335,11 @@ class Settings:
             session_idle_minutes=_positive(e, "RECTRACK_SESSION_IDLE_MINUTES", 30),
             session_hours=_positive(e, "RECTRACK_SESSION_HOURS", 8),
             secure_cookies=_flag(e, "RECTRACK_SECURE_COOKIES"),
+            metrics_token=e.get("RECTRACK_METRICS_TOKEN") or None,
+            metrics_port=_int(e, "RECTRACK_METRICS_PORT", 0),
+            metrics_host=e.get("RECTRACK_METRICS_HOST") or "127.0.0.1",
+            decider_metrics_port=_int(e, "RECTRACK_DECIDER_METRICS_PORT", api_port + 1),
+            projector_metrics_port=_int(e, "RECTRACK_PROJECTOR_METRICS_PORT", api_port + 2),
         )
 
     @property
@@ -442,6 +459,14 @@ class Settings:
     def trusted_deciders_dir(self) -> Path:
         """Public keys (`<key_id>.pub`) of every decider whose seals readers trust."""
         return self.keys_dir / "trusted-deciders"
+
+    def component_port(self, component: str) -> int:
+        """The HTTP port of a component's health (and metrics); 0 when it serves none."""
+        return {
+            "api": self.api_port,
+            "decider": self.decider_metrics_port,
+            "projector": self.projector_metrics_port,
+        }[component]
 
     @property
     def api_url(self) -> str:

@@ -187,7 +187,7 @@ def topic_summary(name: str, state: TopicState | None) -> dict[str, Any]:
 
 
 def prometheus_text(states: Sequence[TopicState]) -> str:
-    """Per topic gauges, in the style of `projections.lag.prometheus_text`."""
+    """Per topic gauges as Prometheus text (the API's /metrics parses it into its registry)."""
 
     def label(state: TopicState) -> str:
         escaped = state.name.replace("\\", "\\\\").replace('"', '\\"')

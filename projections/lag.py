@@ -7,6 +7,7 @@ from datetime import datetime
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from events.topics import Topics
 from infra.database import create_pool
@@ -86,36 +87,49 @@ async def wait_until_projected(
         await asyncio.sleep(0.2)
 
 
-def prometheus_text(lag: Lag) -> str:
-    """The lag as Prometheus exposition text."""
+def metric_families(lag: Lag) -> list[Metric]:
+    """The lag as Prometheus metrics: offsets and lag as gauges, errors and dead letters as
+    counters (they only grow while the log and the read model are kept)."""
     name = lag.projection
-    lines = [
-        "# HELP rectrack_log_end_offset End offset of each partition of the events topic.",
-        "# TYPE rectrack_log_end_offset gauge",
-        *(
-            f'rectrack_log_end_offset{{partition="{p}"}} {o}'
-            for p, o in sorted(lag.log_end.items())
-        ),
-        "# HELP rectrack_projection_offset Next offset each projection will apply, per partition.",
-        "# TYPE rectrack_projection_offset gauge",
-        *(
-            f'rectrack_projection_offset{{projection="{name}",partition="{p}"}} '
-            f"{lag.projected.get(p, 0)}"
-            for p in sorted(lag.log_end)
-        ),
-        "# HELP rectrack_projection_lag Events in the log not yet projected.",
-        "# TYPE rectrack_projection_lag gauge",
-        f'rectrack_projection_lag{{projection="{name}"}} {lag.behind}',
-        "# HELP rectrack_projection_last_event_timestamp_seconds recorded_at of the newest "
-        "projected event.",
-        "# TYPE rectrack_projection_last_event_timestamp_seconds gauge",
-        f'rectrack_projection_last_event_timestamp_seconds{{projection="{name}"}} '
-        f"{lag.last_event_at.timestamp() if lag.last_event_at else 0}",
-        "# HELP rectrack_projection_errors Events a projection recorded as errors.",
-        "# TYPE rectrack_projection_errors gauge",
-        f'rectrack_projection_errors{{projection="{name}"}} {lag.errors}',
-        "# HELP rectrack_dead_letters Malformed commands kept on the dead-letter topic.",
-        "# TYPE rectrack_dead_letters gauge",
-        f"rectrack_dead_letters {lag.dead_letters}",
-    ]
-    return "\n".join(lines) + "\n"
+    log_end = GaugeMetricFamily(
+        "rectrack_log_end_offset",
+        "End offset of each partition of the events topic.",
+        labels=["partition"],
+    )
+    offset = GaugeMetricFamily(
+        "rectrack_projection_offset",
+        "Next offset each projection will apply, per partition.",
+        labels=["projection", "partition"],
+    )
+    behind = GaugeMetricFamily(
+        "rectrack_projection_partition_lag",
+        "Events of a partition not yet projected.",
+        labels=["projection", "partition"],
+    )
+    for p, end in sorted(lag.log_end.items()):
+        done = lag.projected.get(p, 0)
+        log_end.add_metric([str(p)], end)
+        offset.add_metric([name, str(p)], done)
+        behind.add_metric([name, str(p)], end - min(done, end))
+    total = GaugeMetricFamily(
+        "rectrack_projection_lag", "Events in the log not yet projected.", labels=["projection"]
+    )
+    total.add_metric([name], lag.behind)
+    last = GaugeMetricFamily(
+        "rectrack_projection_last_event_timestamp_seconds",
+        "recorded_at of the newest projected event.",
+        labels=["projection"],
+    )
+    last.add_metric([name], lag.last_event_at.timestamp() if lag.last_event_at else 0)
+    errors = CounterMetricFamily(
+        "rectrack_projection_errors",
+        "Events a projection recorded as errors.",
+        labels=["projection"],
+    )
+    errors.add_metric([name], lag.errors)
+    dead = CounterMetricFamily(
+        "rectrack_dead_letter_topic_messages",
+        "Messages on the dead-letter topic (the sum of its end offsets).",
+    )
+    dead.add_metric([], lag.dead_letters)
+    return [log_end, offset, behind, total, last, errors, dead]

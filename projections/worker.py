@@ -30,11 +30,21 @@ from events.seals import DeciderKeys
 from events.topics import Message
 from infra.database import analyze, create_pool, migrate
 from infra.decider_keys import trusted_decider_keys
-from infra.faust_app import finish_before_ack, make_app, raw_topic, take_messages
+from infra.faust_app import (
+    assignment_check,
+    finish_before_ack,
+    make_app,
+    raw_topic,
+    record_consumer_lag,
+    serve_health,
+    take_messages,
+)
+from infra.health_server import kafka_check, postgres_check
 from infra.kafka_clients import connection_options, groupless_consumer, topic_partitions
 from infra.retry import retry_delay
 from infra.settings import Settings
 from projections.apply import BatchResult, Behind, apply_batch
+from projections.metrics import PROJECTION_BATCH_SECONDS
 from projections.projection import Projection
 from projections.replay import catch_up
 
@@ -175,10 +185,22 @@ def build_projector_app(settings: Settings, projection: Projection) -> faust.App
     app = make_app(settings, "projector")
     events = raw_topic(app, settings.topics.events)
     keys = trusted_decider_keys(settings)
+    pools: list[asyncpg.Pool] = []
+    serve_health(
+        app,
+        settings,
+        "projector",
+        {
+            "kafka": kafka_check(settings, settings.topics.events),
+            "postgres": postgres_check(lambda: pools[0] if pools else None),
+            "partitions": assignment_check(app, settings.topics.events),
+        },
+    )
 
     @app.agent(events)
     async def project_events(stream: faust.StreamT[bytes]) -> None:
         pool = await create_pool(settings)
+        pools[:] = [pool]
         await migrate(pool)
         reader = groupless_consumer(settings)
         await reader.start()
@@ -192,7 +214,12 @@ def build_projector_app(settings: Settings, projection: Projection) -> faust.App
             await projector.restore(projector.reached)
             watch = asyncio.create_task(projector.watch())
             async for messages in take_messages(stream, BATCH_SIZE, BATCH_WITHIN):
+                started = time.perf_counter()
                 result = await finish_before_ack(projector.project(messages))
+                PROJECTION_BATCH_SECONDS.labels(projection.name).observe(
+                    time.perf_counter() - started
+                )
+                record_consumer_lag(app, settings.topics.events, messages)
                 log.info(
                     "batch_projected",
                     projection=projection.name,

@@ -1,15 +1,19 @@
 """Stack commands: up, down, status, run, and the topics of this instance."""
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated
 
+import structlog
 import typer
 from aiokafka.errors import KafkaError
 
@@ -25,7 +29,7 @@ from infra.stack import (
     start_infrastructure,
     stop_infrastructure,
 )
-from services.cli.output import console, err, fail, load_settings
+from services.cli.output import console, fail, load_settings
 
 APP_PID = "app.pid"
 topics_app = typer.Typer(help="Kafka topics of this instance.")
@@ -49,6 +53,33 @@ def _api_healthy(settings: Settings) -> bool:
             return bool(response.status == 200)
     except OSError:
         return False
+
+
+def _local_url(settings: Settings, port: int) -> str:
+    host = settings.metrics_host if settings.metrics_host not in ("0.0.0.0", "::") else "localhost"
+    return f"http://{host}:{port}"
+
+
+def component_readiness(settings: Settings, component: str) -> str:
+    """What a component's /health/ready says: "ready", "not ready: <failing checks>" or
+    "not answering"; a worker with no partitions says so."""
+    port = settings.component_port(component)
+    if port == 0:
+        return "no health port"
+    base = settings.api_url if component == "api" else _local_url(settings, port)
+    try:
+        with urllib.request.urlopen(f"{base}/health/ready", timeout=5) as response:
+            body = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        body = json.loads(exc.read() or b"{}")
+    except (OSError, ValueError):
+        return "not answering"
+    checks = body.get("checks", {})
+    failing = [name for name, check in checks.items() if not check.get("ok")]
+    if failing:
+        return "not ready: " + ", ".join(failing)
+    partitions = checks.get("partitions", {}).get("detail")
+    return "ready" + (f" ({partitions})" if partitions else "")
 
 
 Brokers = Annotated[
@@ -103,7 +134,7 @@ def down() -> None:
 
 def status() -> None:
     """Say what runs, where: broker (each node and the active controller of a cluster),
-    database, app, API URL and projection lag."""
+    database, app, each component's readiness and restarts, API URL and projection lag."""
     _print_status(load_settings())
 
 
@@ -122,6 +153,17 @@ def _print_status(settings: Settings) -> None:
     pid = _app_pid(settings)
     api_state = "running" if _api_healthy(settings) else ("starting" if pid else "stopped")
     table.add_row("app (api, decider, projector)", api_state, str(pid or "-"), settings.api_url)
+    supervised = supervisor_state(settings)
+    for component in Component:
+        port = settings.component_port(component.value)
+        address = f"{_local_url(settings, port)}/health/ready" if port else "-"
+        told = supervised.get(component.value, {})
+        state = component_readiness(settings, component.value)
+        if told.get("crash_looping"):
+            state += f", crash-looping (exit code {told.get('last_exit_code')})"
+        if told.get("restarts"):
+            state += f", restarted {told['restarts']} times"
+        table.add_row(f"  {component.value}", state, str(told.get("pid") or "-"), address)
     console.print(table)
     console.print(f"API:        {settings.api_url}")
     console.print(f"Bootstrap:  {settings.bootstrap_servers}")
@@ -233,34 +275,139 @@ def run(
         start_infrastructure(settings)
     # Before any child starts: the API follows the outcomes topic from its first moment.
     asyncio.run(prepare_kafka(settings))
-    raise typer.Exit(_supervise(wanted))
+    raise typer.Exit(_supervise(settings, wanted))
 
 
-def _supervise(components: list[Component]) -> int:
-    children = {
-        c: subprocess.Popen([sys.executable, "-m", "services.cli", "run", "-c", c.value])
-        for c in components
-    }
+# A component that dies is started again after BACKOFF_FIRST seconds, doubling at each quick
+# death up to BACKOFF_CAP; one that ran STABLE_SECONDS before dying starts from the first delay.
+# After CRASH_LOOP quick deaths in a row `rectrack status` reports it as crash-looping.
+BACKOFF_FIRST = 1.0
+BACKOFF_CAP = 30.0
+STABLE_SECONDS = 60.0
+CRASH_LOOP = 3
+SUPERVISOR_STATE = "supervisor.json"
+
+
+@dataclass
+class _Child:
+    component: Component
+    process: subprocess.Popen[bytes]
+    started: float
+    restarts: int = 0
+    quick_deaths: int = 0
+    last_exit_code: int | None = None
+    restart_at: float | None = None
+
+    def state(self) -> dict[str, object]:
+        return {
+            "pid": self.process.pid if self.restart_at is None else None,
+            "restarts": self.restarts,
+            "last_exit_code": self.last_exit_code,
+            "crash_looping": self.quick_deaths >= CRASH_LOOP,
+            "waiting_to_restart": self.restart_at is not None,
+        }
+
+
+def _start_child(component: Component) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "services.cli", "run", "-c", component.value])
+
+
+def backoff(quick_deaths: int) -> float:
+    """The delay before restarting a component after its n-th quick death in a row (n >= 1)."""
+    return float(min(BACKOFF_CAP, BACKOFF_FIRST * 2 ** max(0, quick_deaths - 1)))
+
+
+def _write_state(settings: Settings, children: dict[Component, _Child]) -> None:
+    path = settings.run_dir / SUPERVISOR_STATE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(
+        json.dumps({"pid": os.getpid(), "components": {c: k.state() for c, k in children.items()}})
+    )
+    temporary.replace(path)
+
+
+def supervisor_state(settings: Settings) -> dict[str, dict[str, object]]:
+    """What the running supervisor (`rectrack run`/`up`) last said of each component."""
+    try:
+        state = json.loads((settings.run_dir / SUPERVISOR_STATE).read_text())
+    except (OSError, ValueError):
+        return {}
+    if read_pid_alive(state.get("pid")):
+        return dict(state.get("components", {}))
+    return {}
+
+
+def read_pid_alive(pid: object) -> bool:
+    """Whether a process with this id runs."""
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _supervise(settings: Settings, components: list[Component]) -> int:
+    """Run each component as a child; restart one that dies (with backoff), the others keep
+    running; SIGINT/SIGTERM stop them all."""
+    log = structlog.get_logger("rectrack.supervisor")
+    now = time.monotonic()
+    children = {c: _Child(c, _start_child(c), now) for c in components}
     stopping = False
 
     def stop(signum: int, _frame: object) -> None:
         nonlocal stopping
         stopping = True
         for child in children.values():
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
+            if child.restart_at is None and child.process.poll() is None:
+                child.process.send_signal(signal.SIGTERM)
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    _write_state(settings, children)
     while not stopping:
-        exited = [c for c, child in children.items() if child.poll() is not None]
-        if exited:
-            err.print(f"{', '.join(exited)} exited; stopping the others", style="red")
-            stop(signal.SIGTERM, None)
-            break
+        changed = False
+        now = time.monotonic()
+        for child in children.values():
+            if child.restart_at is None:
+                code = child.process.poll()
+                if code is None:
+                    continue
+                ran = now - child.started
+                child.quick_deaths = 1 if ran >= STABLE_SECONDS else child.quick_deaths + 1
+                delay = backoff(child.quick_deaths)
+                child.last_exit_code, child.restart_at = code, now + delay
+                log.error(
+                    "component_exited",
+                    component=child.component.value,
+                    exit_code=code,
+                    ran_seconds=round(ran, 1),
+                    restart_in=delay,
+                    restarts=child.restarts,
+                    crash_looping=child.quick_deaths >= CRASH_LOOP,
+                )
+                changed = True
+            elif now >= child.restart_at:
+                child.process, child.started = _start_child(child.component), now
+                child.restarts += 1
+                child.restart_at = None
+                log.warning(
+                    "component_restarted",
+                    component=child.component.value,
+                    pid=child.process.pid,
+                    restarts=child.restarts,
+                )
+                changed = True
+        if changed:
+            _write_state(settings, children)
         time.sleep(0.2)
-    codes = [child.wait() for child in children.values()]
-    return 0 if stopping and not any(c not in (0, -signal.SIGTERM) for c in codes) else 1
+    codes = [c.process.wait() for c in children.values() if c.restart_at is None]
+    (settings.run_dir / SUPERVISOR_STATE).unlink(missing_ok=True)
+    return 0 if not any(c not in (0, -signal.SIGTERM) for c in codes) else 1
 
 
 def _run_component(settings: Settings, component: Component) -> None:

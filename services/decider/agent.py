@@ -1,13 +1,25 @@
 """The Faust decider agent: the only Faust code of the write side."""
 
+import time
+
 import faust
 
 from infra.decider_keys import decider_sealer, trusted_decider_keys
-from infra.faust_app import finish_before_ack, make_app, raw_topic, take_messages
+from infra.faust_app import (
+    assignment_check,
+    finish_before_ack,
+    make_app,
+    raw_topic,
+    record_consumer_lag,
+    serve_health,
+    take_messages,
+)
+from infra.health_server import kafka_check
 from infra.kafka_clients import durable_producer, groupless_consumer
 from infra.settings import Settings
 from services.decider.decider import Decider
 from services.decider.keys import decider_anchors
+from services.decider.metrics import DECIDE_BATCH_SECONDS
 from services.decider.verifier import BatchVerifier
 
 BATCH_SIZE = 500
@@ -21,6 +33,16 @@ def build_decider_app(settings: Settings) -> faust.App:
     # Loaded (or created, at the first start) before any command: a key file that cannot be
     # used stops the decider here, with a message saying what to do.
     sealer = decider_sealer(settings)
+    # Readiness: the brokers answer and list the commands topic; the decider uses no database.
+    serve_health(
+        app,
+        settings,
+        "decider",
+        {
+            "kafka": kafka_check(settings, settings.topics.commands),
+            "partitions": assignment_check(app, settings.topics.commands),
+        },
+    )
 
     @app.agent(commands)
     async def decide_commands(stream: faust.StreamT[bytes]) -> None:
@@ -41,7 +63,10 @@ def build_decider_app(settings: Settings) -> faust.App:
         )
         try:
             async for messages in take_messages(stream, BATCH_SIZE, BATCH_WITHIN):
+                started = time.perf_counter()
                 await finish_before_ack(decider.handle_durably(messages))
+                DECIDE_BATCH_SECONDS.observe(time.perf_counter() - started)
+                record_consumer_lag(app, settings.topics.commands, messages)
         finally:
             await verifier.stop()
             await log_reader.stop()

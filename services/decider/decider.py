@@ -35,6 +35,7 @@ from events.streams import partition_key
 from events.topics import Message, Topics
 from infra.retry import retry_delay
 from services.decider.memory import DeciderState
+from services.decider.metrics import COMMANDS_ACCEPTED, COMMANDS_REJECTED, DEAD_LETTERS
 from services.decider.ports import Appended, EventProducer, LogReader
 from services.decider.verifier import BatchVerifier, Job
 from services.domain.authentication import (
@@ -76,6 +77,17 @@ class Decided:
     value: bytes
 
 
+def _count(outcomes: Sequence[Outcome], dead_lettered: int) -> None:
+    """The metrics of a confirmed batch: its outcomes by type or reason, its dead letters."""
+    for outcome in outcomes:
+        if outcome.status == "accepted":
+            COMMANDS_ACCEPTED.labels(outcome.command_type or "unknown").inc()
+        else:
+            COMMANDS_REJECTED.labels(outcome.reason or "unknown").inc()
+    if dead_lettered:
+        DEAD_LETTERS.inc(dead_lettered)
+
+
 def utc_now() -> datetime:
     """The system clock, in UTC."""
     return datetime.now(UTC)
@@ -114,6 +126,8 @@ class Decider:
         self.state = DeciderState()
         self._seals = SealCheck(keys)
         self._unconfirmed: list[asyncio.Future[Appended]] = []
+        # Dead letters written by the batch being decided; counted once it is confirmed.
+        self._dead_lettered = 0
         self._decided: list[Decided] = []
         self._all_partitions = list(range(partitions))
         self._partitions_by_key: dict[bytes, int] = {}
@@ -152,6 +166,7 @@ class Decider:
         reuse. With one decider (as `rectrack run` starts it) every partition is its own and
         its own writes need no re-reading, so this costs one ListOffsets call per batch.
         """
+        self._dead_lettered = 0
         try:
             await self.catch_up(self._all_partitions)
             wires = [_read_wire(m.value) for m in messages]
@@ -167,6 +182,7 @@ class Decider:
             for outcome in outcomes:
                 await self._publish_outcome(outcome)
             await self._confirm(self.topics.outcomes)
+            _count(outcomes, self._dead_lettered)
             return outcomes
         except BaseException:
             self.state, self._seals = DeciderState(), SealCheck(self.keys)
@@ -539,6 +555,7 @@ class Decider:
         self._unconfirmed.append(
             await self.producer.send(self.topics.dead_letters, orjson.dumps(record))
         )
+        self._dead_lettered += 1
 
     async def _publish_outcome(self, outcome: Outcome) -> None:
         key, partition = None, None

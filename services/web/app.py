@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from infra.database import create_pool, migrate
 from infra.documents.postgres import PostgresDocumentStore
+from infra.health_server import HealthServer
 from infra.kafka_clients import admin_client, groupless_consumer
 from infra.settings import Settings
 from services.decider.gateway import CommandGateway
@@ -35,6 +36,7 @@ from services.web.headers import (
     style_hashes,
 )
 from services.web.limits import BodyLimit
+from services.web.metrics import RequestMetrics, api_metrics
 from services.web.params import DATABASE_INPUT_ERRORS, checked_parameters, unusable_value
 from services.web.ratelimit import TokenBuckets
 from services.web.routes import commands, documents, events, operations, reads
@@ -104,9 +106,17 @@ def create_app(settings: Settings) -> FastAPI:
         # Describes the topics' replication for /status and /metrics.
         app.state.admin = admin_client(settings)
         await app.state.admin.start()
+        # RECTRACK_METRICS_PORT: the same metrics with no token, on an address of their own.
+        metrics_port = HealthServer(
+            "api",
+            {},
+            metrics=lambda: api_metrics(app),
+        )
+        await metrics_port.start(settings.metrics_host, settings.metrics_port)
         try:
             yield
         finally:
+            await metrics_port.stop()
             await app.state.admin.close()
             await app.state.offsets.stop()
             await app.state.gateway.stop()
@@ -180,4 +190,6 @@ def create_app(settings: Settings) -> FastAPI:
         ),
     )
     app.add_middleware(SecurityHeaders, headers=headers)
+    # Outermost: every answer is counted, BodyLimit's 413 too.
+    app.add_middleware(RequestMetrics)
     return app

@@ -219,11 +219,13 @@ async def test_replay_rebuilds_identical_read_models_while_the_api_keeps_answeri
     assert got["hate-crime-2021"] == 15
 
 
-async def test_metrics_expose_projection_lag(demo_loaded: Settings) -> None:
+async def test_metrics_expose_projection_lag(demo_loaded: Settings, pool: asyncpg.Pool) -> None:
     await wait_until_projected(demo_loaded, RECOMMENDATIONS, timeout=60)
+    headers = {"Authorization": f"Bearer {await _token(pool, 'viewer')}"}
     async with httpx.AsyncClient(base_url=demo_loaded.api_url) as api:
-        metrics = (await api.get("/metrics")).text
-    assert 'rectrack_projection_lag{projection="recommendations"} 0' in metrics
+        assert (await api.get("/metrics")).status_code == 401
+        metrics = (await api.get("/metrics", headers=headers)).text
+    assert 'rectrack_projection_lag{projection="recommendations"} 0.0' in metrics
     assert "rectrack_log_end_offset{" in metrics
 
 

@@ -130,3 +130,16 @@ def test_the_cluster_profiles_app_uses_every_node_and_stands_beside_the_single_o
             for d in depends.values()
         )
     assert services["api-cluster"]["ports"] != services["api"]["ports"]
+
+
+APP_SERVICES = ["api", "decider", "projector"]
+APP_SERVICES += [f"{s}-cluster" for s in APP_SERVICES]
+
+
+@pytest.mark.parametrize("service", APP_SERVICES)
+def test_app_services_restart_and_check_their_readiness(service: str) -> None:
+    spec = _compose()["services"][service]
+    assert spec["restart"] in ("unless-stopped", "on-failure")
+    probe = " ".join(spec["healthcheck"]["test"])
+    port = {"api": 8000, "decider": 8001, "projector": 8002}[service.split("-")[0]]
+    assert f"http://localhost:{port}/health/ready" in probe

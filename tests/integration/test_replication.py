@@ -233,7 +233,8 @@ async def test_status_and_metrics_show_each_topics_replication(
 ) -> None:
     async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as api:
         status = (await api.get("/status", headers=await bearer(pool, "viewer"))).json()
-        metrics = (await api.get("/metrics")).text.splitlines()
+        viewer = await bearer(pool, "viewer")
+        metrics = (await api.get("/metrics", headers=viewer)).text.splitlines()
     assert status["replication"] == {
         "brokers": 1,
         "replication_factor": 1,
@@ -251,7 +252,7 @@ async def test_status_and_metrics_show_each_topics_replication(
         for name in stack.topics.all()
     ]
     for name in stack.topics.all():
-        assert f'rectrack_topic_replication_factor{{topic="{name}"}} 1' in metrics
-        assert f'rectrack_topic_min_insync_replicas{{topic="{name}"}} 1' in metrics
-        assert f'rectrack_topic_under_replicated_partitions{{topic="{name}"}} 0' in metrics
+        assert f'rectrack_topic_replication_factor{{topic="{name}"}} 1.0' in metrics
+        assert f'rectrack_topic_min_insync_replicas{{topic="{name}"}} 1.0' in metrics
+        assert f'rectrack_topic_under_replicated_partitions{{topic="{name}"}} 0.0' in metrics
     assert 'rectrack_projection_lag{projection="recommendations"}' in " ".join(metrics)

@@ -1,16 +1,20 @@
-"""For operators: health, Prometheus metrics, and the projection's status."""
+"""For operators: health (liveness, readiness), Prometheus metrics, and the projection's
+status."""
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import PlainTextResponse
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
+from infra.health_server import Check, readiness, token_allows
 from infra.kafka_topics import TopicsReport, report
 from infra.settings import Settings
-from infra.topic_policy import prometheus_text as topics_prometheus_text
-from projections.lag import Lag, measure, prometheus_text
+from projections.lag import Lag, measure
 from projections.recommendations.projection import RECOMMENDATIONS
-from services.web.auth import ReaderActor
+from services.web.auth import Credentials, ReaderActor, require_reader
+from services.web.metrics import api_metrics
 
 router = APIRouter(tags=["operations"])
 
@@ -33,12 +37,62 @@ async def health(request: Request) -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
-async def metrics(request: Request) -> str:
-    """Projection lag, errors and dead letters, and each topic's replication factor,
-    min.insync.replicas and under-replicated partitions, as Prometheus text."""
-    topics = await _topics(request)
-    return prometheus_text(await _lag(request)) + topics_prometheus_text(topics.present)
+@router.get("/health/live")
+async def live() -> dict[str, str]:
+    """200 while the process answers: restart it only when this fails."""
+    return {"component": "api", "status": "live"}
+
+
+def api_checks(request: Request) -> Mapping[str, Check]:
+    """What the API needs to serve: PostgreSQL, and brokers that list the events and outcomes
+    topics (the API holds no partitions: it reads offsets and follows outcomes group-less)."""
+    settings: Settings = request.app.state.settings
+
+    async def postgres() -> None:
+        async with request.app.state.pool.acquire(timeout=3) as conn:
+            await conn.fetchval("SELECT 1")
+
+    async def kafka() -> str:
+        topics = await request.app.state.offsets.topics()
+        missing = {settings.topics.events, settings.topics.outcomes} - set(topics)
+        if missing:
+            raise RuntimeError(f"topics missing: {', '.join(sorted(missing))}")
+        return "events and outcomes topics present"
+
+    return {"postgres": postgres, "kafka": kafka}
+
+
+@router.get("/health/ready")
+async def ready(request: Request) -> JSONResponse:
+    """200 when PostgreSQL and Kafka answer, else 503 naming what fails."""
+    is_ready, checks = await readiness(api_checks(request))
+    body = {"component": "api", "status": "ready" if is_ready else "not ready", "checks": checks}
+    return JSONResponse(body, status_code=200 if is_ready else 503)
+
+
+async def require_metrics_reader(request: Request, credentials: Credentials) -> None:
+    """The metrics token (RECTRACK_METRICS_TOKEN) when one is set, or any reader's token."""
+    token: str | None = request.app.state.settings.metrics_token
+    if (
+        token is not None
+        and credentials is not None
+        and token_allows(token, f"Bearer {credentials.credentials}")
+    ):
+        return
+    await require_reader(request, credentials)
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+)
+async def metrics(
+    request: Request, _: Annotated[None, Depends(require_metrics_reader)]
+) -> Response:
+    """Prometheus text: requests and their latency, the projection's lag and errors, dead
+    letters, each topic's replication, and the process's own metrics."""
+    return Response(await api_metrics(request.app), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/status")
