@@ -117,6 +117,8 @@ def replay(
         BarColumn(),
         TextColumn("{task.completed}/{task.total} events"),
         console=err,
+        transient=True,  # gone when done or failed: the table or one error line follows
+        disable=not err.is_terminal,
     ) as bar:
         task = bar.add_task("replaying", total=None)
 

@@ -23,6 +23,7 @@ from infra.settings import Settings
 from services.decider.gateway import CommandGateway
 from services.domain.commands import MAX_COMMAND_BYTES
 from services.web import dashboard
+from services.web.access import AccessLog
 from services.web.evidence import evidence_body_limit
 from services.web.headers import (
     SecurityHeaders,
@@ -140,4 +141,5 @@ def create_app(settings: Settings) -> FastAPI:
         patterns=[(documents.EVIDENCE_PATHS, evidence_body_limit(settings.max_document_bytes))],
     )
     app.add_middleware(SecurityHeaders, headers=headers)
+    app.add_middleware(AccessLog)  # outermost: it sees every response's final status
     return app
