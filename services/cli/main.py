@@ -5,12 +5,13 @@ import sys
 from collections.abc import Callable
 from typing import Annotated
 
+import structlog
 import typer
 from rich.text import Text
 
 from services.cli import admin, backup, data, reports, stack, teams
 from services.cli.failures import explain, quiet_shutdown
-from services.cli.output import err
+from services.cli.output import SERVICE, err
 
 app = typer.Typer(
     help="Track inspectorate recommendations from publication to closure.",
@@ -62,6 +63,9 @@ def main() -> None:
         message = explain(exc)
         if message is None or debug:
             raise
-        err.print(Text("error:", style="red"), message)
+        if SERVICE["running"]:
+            structlog.get_logger("rectrack").error("failed", reason=message)
+        else:
+            err.print(Text("error:", style="red"), message)
         quiet_shutdown()
         raise SystemExit(1) from None

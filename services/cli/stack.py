@@ -26,7 +26,7 @@ from infra.stack import (
     start_infrastructure,
     stop_infrastructure,
 )
-from services.cli.output import console, err, fail, load_settings
+from services.cli.output import SERVICE, console, err, fail, load_settings
 
 APP_PID = "app.pid"
 topics_app = typer.Typer(help="Kafka topics of this instance.")
@@ -226,8 +226,10 @@ def run(
 ) -> None:
     """Run the API, the decider and the projector in the foreground; Ctrl-C stops all."""
     settings = _settings(brokers)
-    # A service: every library's warnings are logged too (infra/logs.py).
+    # A service: every library's warnings are logged too (infra/logs.py), and a failure is a
+    # record of the log (so a JSON log stays JSON to its last line).
     configure_logging(settings.log_level, settings.log_format)
+    SERVICE["running"] = True
     wanted = component or list(Component)
     if len(wanted) == 1:
         _run_component(settings, wanted[0])
