@@ -13,6 +13,8 @@ from infra.logs import configure_logging, redact_secrets
 from infra.settings import KNOWN_SETTINGS, Settings, SettingsError
 
 ROOT = Path(__file__).resolve().parents[2]
+# Tests that give a misspelt setting to see it refused.
+MISSPELT_ON_PURPOSE = {"test_logs_and_settings.py", "test_failures_explained.py"}
 
 
 def test_redaction_masks_secret_keys_and_secrets_in_text() -> None:
@@ -126,20 +128,48 @@ def test_settings_types_and_ranges_name_the_variable(name: str, value: str, said
 
 
 def test_every_setting_the_project_uses_is_known() -> None:
-    """Each RECTRACK_* name in the project's files (tests, Makefile, compose, bench, CI, docs)
-    is a known setting, so none of them is refused as misspelt."""
+    """Each RECTRACK_* name the project's files set or read (code, tests, Makefile, compose,
+    bench, CI) is a known setting, so none of them is refused as misspelt."""
     import re
 
     used: set[str] = set()
     for path in ROOT.rglob("*"):
         if (
             path.is_file()
-            and path.suffix in {".py", ".yml", ".yaml", ".md", ".toml", ".sql", ""}
+            and path.suffix in {".py", ".yml", ".yaml", ".toml", ".sql", ".sh", ""}
             and not {".venv", ".git", "node_modules"} & set(path.parts)
-            and path != Path(__file__).resolve()  # its misspelt names are on purpose
+            and path.name not in MISSPELT_ON_PURPOSE
         ):
             text = path.read_text(errors="ignore")
             used |= set(re.findall(r"RECTRACK_[A-Z0-9_]*[A-Z0-9]", text))
     used -= {"RECTRACK_KAFKA"}  # README: "the RECTRACK_KAFKA_* variables"
     assert len(used) > 20
     assert used - KNOWN_SETTINGS == set()
+
+
+def test_known_failures_are_one_line_and_bugs_keep_their_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import asyncpg
+
+    from infra.processes import free_port
+    from services.cli.failures import explain
+
+    for name in [n for n in __import__("os").environ if n.startswith("RECTRACK_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    port = free_port()
+    monkeypatch.setenv("RECTRACK_PG_PORT", str(port))
+    assert explain(asyncpg.UndefinedTableError('relation "event_log" does not exist')) == (
+        'the database has no rectrack tables (relation "event_log" does not exist) — run '
+        "`rectrack up`, which applies the migrations"
+    )
+    refused = ConnectionRefusedError(111, f"Connect call failed ('127.0.0.1', {port})")
+    assert explain(refused) == f"cannot reach PostgreSQL at 127.0.0.1:{port} — run `rectrack up`"
+    wrapped = RuntimeError("while reading")
+    wrapped.__cause__ = refused
+    assert explain(wrapped) == explain(refused)
+    assert explain(KeyError("a bug")) is None
+    monkeypatch.setenv("RECTRACK_PG_PROT", "1")
+    assert explain(SettingsError("x")) == "x"
+    assert explain(refused) == ("unknown setting RECTRACK_PG_PROT; did you mean RECTRACK_PG_PORT?")
