@@ -109,8 +109,8 @@ async def ensure_topics(
     `create=False` it only checks, and a missing topic is one of the problems.
     """
     admin = admin_client(settings)
-    await admin.start()
-    try:
+    try:  # closed also when it cannot start: no "Unclosed" warning at exit
+        await admin.start()
         names = list(settings.topics.all() if topics is None else topics)
         return await kafka_topics.ensure(admin, settings, names, create_missing=create)
     finally:
@@ -136,8 +136,8 @@ async def read_topic(
     offset order. `keep` sees every record as it arrives, so a reader that wants few of many
     (by key, say) holds only those."""
     consumer = groupless_consumer(settings)
-    await consumer.start()
-    try:
+    try:  # stopped also when it cannot start: no "Unclosed AIOKafkaConsumer" at exit
+        await consumer.start()
         tps = [TopicPartition(topic, p) for p in await topic_partitions(consumer, topic)]
         ends = await consumer.end_offsets(tps)
         wanted = [tp for tp in tps if ends[tp] > 0]

@@ -1,5 +1,6 @@
 """Settings from the environment; every name is listed in the README."""
 
+import difflib
 import os
 import re
 from dataclasses import dataclass, replace
@@ -21,11 +22,15 @@ REDACTED = "***"
 _PASSWORD_PARAM = re.compile(r"(password=)[^&\s]*", re.IGNORECASE)
 
 
+class SettingsError(ValueError):
+    """A setting is misspelt, of the wrong type or out of range; the message names it."""
+
+
 class DatabaseCredentialsError(RuntimeError):
     """The database cannot be reached with the credentials we have; the message says what to do."""
 
 
-class KafkaSettingsError(ValueError):
+class KafkaSettingsError(SettingsError):
     """The Kafka security settings contradict each other or name an unknown protocol."""
 
 
@@ -45,6 +50,86 @@ KAFKA_BROKER_COUNTS = (1, 3)
 KAFKA_NODE_PORT_STEP = 2
 # In $RECTRACK_HOME/kafka/: how many nodes this home's Kafka was made with.
 KAFKA_BROKERS_FILE = "brokers"
+
+
+# Every RECTRACK_* variable rectrack reads (here, in infra/kafka_broker.py and in the Docker
+# set-up); any other is refused at start, naming the closest known one (a misspelt setting
+# would otherwise be ignored in silence).
+KNOWN_SETTINGS = frozenset(
+    {
+        "RECTRACK_HOME",
+        "RECTRACK_KAFKA_PORT",
+        "RECTRACK_KAFKA_CONTROLLER_PORT",
+        "RECTRACK_KAFKA_BROKERS",
+        "RECTRACK_PG_PORT",
+        "RECTRACK_DB_SCHEMA",
+        "RECTRACK_API_HOST",
+        "RECTRACK_API_PORT",
+        "RECTRACK_TOPIC_PREFIX",
+        "RECTRACK_PARTITIONS",
+        "RECTRACK_REPLICATION_FACTOR",
+        "RECTRACK_MIN_INSYNC_REPLICAS",
+        "RECTRACK_LOG_LEVEL",
+        "RECTRACK_LOG_FORMAT",
+        "RECTRACK_PUBLIC_READS",
+        "RECTRACK_WRITE_RATE",
+        "RECTRACK_MAX_DOCUMENT_BYTES",
+        "RECTRACK_PAPER_WORKERS",
+        "RECTRACK_CACHE",
+        "RECTRACK_KAFKA_SECURITY_PROTOCOL",
+        "RECTRACK_KAFKA_TLS",
+        "RECTRACK_KAFKA_SASL_MECHANISM",
+        "RECTRACK_KAFKA_USERNAME",
+        "RECTRACK_KAFKA_PASSWORD_FILE",
+        "RECTRACK_KAFKA_CA_FILE",
+        "RECTRACK_KEYS_DIR",
+        "RECTRACK_GATEWAY_PUBLIC_KEYS",
+        # Browser sessions (services/web/sessions.py).
+        "RECTRACK_SESSION_IDLE_MINUTES",
+        "RECTRACK_SESSION_HOURS",
+        "RECTRACK_SECURE_COOKIES",
+        # Metrics and health (README "Metrics and health").
+        "RECTRACK_METRICS_TOKEN",
+        "RECTRACK_METRICS_PORT",
+        "RECTRACK_METRICS_HOST",
+        "RECTRACK_DECIDER_METRICS_PORT",
+        "RECTRACK_PROJECTOR_METRICS_PORT",
+        # Docker Compose's choice of the database passwords (docker-compose.yml).
+        "RECTRACK_PG_SUPERUSER_PASSWORD",
+        "RECTRACK_APP_DB_PASSWORD",
+    }
+)
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+LOG_FORMATS = ("json", "console")
+
+
+def unknown_settings(env: dict[str, str]) -> list[str]:
+    """One message per RECTRACK_* variable rectrack does not know, with the closest known."""
+    found = []
+    for name in sorted(n for n in env if n.startswith("RECTRACK_") and n not in KNOWN_SETTINGS):
+        close = difflib.get_close_matches(name, sorted(KNOWN_SETTINGS), n=1, cutoff=0.75)
+        hint = f"; did you mean {close[0]}?" if close else " (README: Environment)"
+        found.append(f"unknown setting {name}{hint}")
+    return found
+
+
+def _choice(env: dict[str, str], name: str, allowed: tuple[str, ...], default: str | None) -> str:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default or ""
+    value = raw.lower()
+    if value == "warn" and "warning" in allowed:
+        return "warning"
+    if value not in allowed:
+        raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return value
+
+
+def _port(env: dict[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if not 1 <= value <= 65535:
+        raise SettingsError(f"{name} must be a port from 1 to 65535, got {value}")
+    return value
 
 
 def read_secret(path: Path) -> str:
@@ -80,7 +165,7 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError as exc:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
 
 
 DEFAULT_WRITE_RATE = "50:200"
@@ -97,9 +182,9 @@ def _write_rate(env: dict[str, str]) -> tuple[float, int]:
         # Without a burst, one second's worth (at least one request) may come at once.
         burst = int(burst_text) if burst_text else max(1, int(rate))
     except ValueError as exc:
-        raise ValueError(f"RECTRACK_WRITE_RATE must be PER_SECOND[:BURST], got {raw!r}") from exc
+        raise SettingsError(f"RECTRACK_WRITE_RATE must be PER_SECOND[:BURST], got {raw!r}") from exc
     if not rate >= 0 or burst < 1 or rate == float("inf"):
-        raise ValueError(f"RECTRACK_WRITE_RATE must be PER_SECOND[:BURST], got {raw!r}")
+        raise SettingsError(f"RECTRACK_WRITE_RATE must be PER_SECOND[:BURST], got {raw!r}")
     return rate, burst
 
 
@@ -198,7 +283,7 @@ def _path(env: dict[str, str], name: str) -> Path | None:
 def _positive(env: dict[str, str], name: str, default: int) -> int:
     value = _int(env, name, default)
     if value < 1:
-        raise ValueError(f"{name} must be at least 1, got {value}")
+        raise SettingsError(f"{name} must be at least 1, got {value}")
     return value
 
 
@@ -240,6 +325,8 @@ class Settings:
     topic_prefix: str
     partitions: int
     log_level: str
+    # RECTRACK_LOG_FORMAT: json or console; None: json unless stderr is a terminal.
+    log_format: str | None = None
     public_reads: bool = False
     # Writes per second per API token and the burst allowed at once; a rate of 0 means no limit.
     write_rate: float = 50.0
@@ -288,27 +375,31 @@ class Settings:
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
         """Read RECTRACK_* / KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL from the environment."""
         e = dict(os.environ if env is None else env)
+        unknown = unknown_settings(e)
+        if unknown:
+            raise SettingsError("; ".join(unknown))
         write_rate, write_burst = _write_rate(e)
         replication_factor, min_insync_replicas = _replication(e)
         home = Path(e.get("RECTRACK_HOME") or Path.home() / ".rectrack").expanduser().resolve()
-        kafka_port = _int(e, "RECTRACK_KAFKA_PORT", 9092)
-        kafka_controller_port = _int(e, "RECTRACK_KAFKA_CONTROLLER_PORT", 9093)
+        kafka_port = _port(e, "RECTRACK_KAFKA_PORT", 9092)
+        kafka_controller_port = _port(e, "RECTRACK_KAFKA_CONTROLLER_PORT", 9093)
         kafka_brokers = _kafka_brokers(e, home)
-        api_port = _int(e, "RECTRACK_API_PORT", 8000)
+        api_port = _port(e, "RECTRACK_API_PORT", 8000)
         _kafka_ports(kafka_port, kafka_controller_port, kafka_brokers)
         return cls(
             home=home,
             kafka_port=kafka_port,
             kafka_controller_port=kafka_controller_port,
             external_bootstrap=e.get("KAFKA_BOOTSTRAP_SERVERS") or None,
-            pg_port=_int(e, "RECTRACK_PG_PORT", 55432),
+            pg_port=_port(e, "RECTRACK_PG_PORT", 55432),
             external_database_url=e.get("DATABASE_URL") or None,
             db_schema=e.get("RECTRACK_DB_SCHEMA") or "rectrack",
             api_host=e.get("RECTRACK_API_HOST") or "127.0.0.1",
             api_port=api_port,
             topic_prefix=e.get("RECTRACK_TOPIC_PREFIX", ""),
-            partitions=_int(e, "RECTRACK_PARTITIONS", DEFAULT_PARTITIONS),
-            log_level=e.get("RECTRACK_LOG_LEVEL") or "info",
+            partitions=_positive(e, "RECTRACK_PARTITIONS", DEFAULT_PARTITIONS),
+            log_level=_choice(e, "RECTRACK_LOG_LEVEL", LOG_LEVELS, "info"),
+            log_format=_choice(e, "RECTRACK_LOG_FORMAT", LOG_FORMATS, None) or None,
             public_reads=e.get("RECTRACK_PUBLIC_READS", "").lower() in ("1", "true", "yes"),
             write_rate=write_rate,
             write_burst=write_burst,

@@ -133,6 +133,14 @@ ORDER BY committee
 _LISTED = 10
 
 
+class UnknownInspection(LookupError):
+    """A report asked for one inspection that the read model does not hold."""
+
+
+class ImpossibleRange(ValueError):
+    """ "Since" after the report's as-of date: nothing could have closed in between."""
+
+
 class UnknownCommittee(ValueError):
     """A committee asked for (by id or name) that names none with a recorded update.
 
@@ -261,9 +269,18 @@ async def report_json(
 ) -> str:
     """The report as JSON text, built entirely by PostgreSQL (the `Report` shape).
 
+    An inspection the read model does not hold raises UnknownInspection; `since` after
+    `as_of`, ImpossibleRange.
+
     `committee` (its id or its name) makes "since the last update" that committee's; one that
     names no committee with a recorded update raises UnknownCommittee.
     """
+    if since is not None and since > as_of:
+        raise ImpossibleRange(f"since {since} is after as of {as_of}")
+    if inspection_id is not None and not await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM inspections WHERE inspection_id = $1)", inspection_id
+    ):
+        raise UnknownInspection(f"no inspection {inspection_id!r}")
     asked, basis, update, since, note = await since_of(
         conn, as_of=as_of, since=since, known_at=known_at, committee=committee
     )

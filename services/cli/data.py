@@ -5,13 +5,15 @@ import dataclasses
 from datetime import date
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, get_args
 
 import orjson
 import typer
+from pydantic import ValidationError
 from rich.table import Table
 
 from events.envelope import Actor
+from events.types import Role
 from infra.kafka_clients import ensure_topics
 from projections.documents import DocumentProblem, DocumentReport
 from services.cli.output import cli_user, console, err, fail, load_settings, write_json
@@ -61,10 +63,18 @@ def load(
 
 
 def _loader(name: str | None, team: str, role: str) -> Actor:
+    roles = get_args(Role)
+    if role not in roles:
+        raise fail(f"--loader-role: no role {role!r}; the roles are {', '.join(roles)}")
     try:
         return Actor.model_validate({"name": name or cli_user(), "team": team, "role": role})
-    except ValueError as exc:
-        raise fail(f"--loader-role: {exc}") from exc
+    except ValidationError as exc:
+        option = {"name": "--loaded-by", "team": "--loader-team", "role": "--loader-role"}
+        raise fail(
+            "; ".join(
+                f"{option.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" for e in exc.errors()
+            )
+        ) from None
 
 
 def _print_load_summary(summary: dict[str, object], as_json: bool) -> None:
@@ -117,6 +127,8 @@ def replay(
         BarColumn(),
         TextColumn("{task.completed}/{task.total} events"),
         console=err,
+        transient=True,  # gone when done or failed: the table or one error line follows
+        disable=not err.is_terminal,
     ) as bar:
         task = bar.add_task("replaying", total=None)
 

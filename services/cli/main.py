@@ -1,19 +1,22 @@
 """The `rectrack` application: every command, grouped by concern in this package."""
 
 import os
+import sys
 from collections.abc import Callable
+from typing import Annotated
 
+import structlog
 import typer
 from rich.text import Text
 
-from infra.kafka_clients import KafkaCredentialsError
-from infra.settings import DatabaseCredentialsError, KafkaSettingsError
-from infra.topic_policy import TopicCheckError
 from services.cli import admin, backup, data, reports, stack, teams
-from services.cli.output import err
+from services.cli.failures import explain, quiet_shutdown
+from services.cli.output import SERVICE, err
 
 app = typer.Typer(
-    help="Track inspectorate recommendations from publication to closure.", no_args_is_help=True
+    help="Track inspectorate recommendations from publication to closure.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
 )
 app.add_typer(stack.topics_app, name="topics")
 app.add_typer(admin.tokens_app, name="tokens")
@@ -40,18 +43,29 @@ for command in COMMANDS:
     app.command()(command)
 
 
+@app.callback()
+def options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback of any failure.")
+    ] = False,
+) -> None:
+    """Track inspectorate recommendations from publication to closure."""
+    # main() reads --debug itself: a failure may come before or after this runs.
+
+
 def main() -> None:
-    """Console script entry point."""
+    """Console script entry point: a known failure is one line and exit 1, no traceback."""
     os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
+    debug = "--debug" in sys.argv[1:]
     try:
         app()
-    except (
-        DatabaseCredentialsError,
-        KafkaCredentialsError,
-        KafkaSettingsError,
-        TopicCheckError,
-    ) as exc:
-        # Not a bug to report with a traceback: the message names the file or setting to fix
-        # (TopicCheckError: each topic weaker than the settings, and the setting).
-        err.print(Text("error:", style="red"), str(exc))
+    except Exception as exc:
+        message = explain(exc)
+        if message is None or debug:
+            raise
+        if SERVICE["running"]:
+            structlog.get_logger("rectrack").error("failed", reason=message)
+        else:
+            err.print(Text("error:", style="red"), message)
+        quiet_shutdown()
         raise SystemExit(1) from None

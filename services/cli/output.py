@@ -37,10 +37,16 @@ console = PlainConsole(width=None if sys.stdout.isatty() else 120, markup=False,
 err = PlainConsole(stderr=True, soft_wrap=True, markup=False, emoji=False)
 
 
+# Set by `rectrack run`: this process is a service, whose failure is a log record too.
+SERVICE = {"running": False}
+
+
 def load_settings() -> Settings:
-    """Settings from the environment, with logging configured."""
+    """Settings from the environment, with logging configured for a command: the libraries'
+    records (aiokafka retrying a broker that is down) only with RECTRACK_LOG_LEVEL=debug; a
+    failure is one line (services/cli/failures.py). `rectrack run` logs them as a service."""
     settings = Settings.from_env()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format, quiet_libraries=True)
     return settings
 
 

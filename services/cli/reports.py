@@ -1,6 +1,7 @@
 """Reports: the committee table, a recommendation's history and handover, the paper."""
 
 import asyncio
+import re
 import sys
 from datetime import date, datetime
 from enum import StrEnum
@@ -86,13 +87,26 @@ def print_report(report: Report, fmt: ReportFormat) -> None:
         console.print(report.since_note)
 
 
+def parse_day(text: str) -> date:
+    """A date given as YYYY-MM-DD; refused with what is wrong with it (typer names the option)."""
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
+        raise typer.BadParameter(f"not a valid date: {text!r} is not YYYY-MM-DD")
+    year, month, day = (int(part) for part in text.strip().split("-"))
+    try:
+        return date(year, month, day)
+    except ValueError as exc:
+        raise typer.BadParameter(f"not a valid date: {exc}") from None
+
+
 def report(
     as_of: Annotated[
-        datetime, typer.Option("--as-of", formats=["%Y-%m-%d"], help="Business date.")
+        date, typer.Option("--as-of", parser=parse_day, metavar="YYYY-MM-DD", help="Business date.")
     ],
     since: Annotated[
-        datetime | None,
-        typer.Option(formats=["%Y-%m-%d"], help="Start of 'since the last update'."),
+        date | None,
+        typer.Option(
+            parser=parse_day, metavar="YYYY-MM-DD", help="Start of 'since the last update'."
+        ),
     ] = None,
     known_at: Annotated[
         datetime | None, typer.Option("--known-at", help="System time: what was known then.")
@@ -105,21 +119,18 @@ def report(
     fmt: Annotated[ReportFormat, typer.Option("--format")] = ReportFormat.table,
 ) -> None:
     """Total | Closed | Ongoing – on track | Ongoing – delayed per inspection, as of a date."""
-    from projections.recommendations.queries import UnknownCommittee
+    from projections.recommendations.queries import UnknownCommittee, UnknownInspection
 
+    if since is not None and since > as_of:
+        raise fail(f"--since {since} is after --as-of {as_of}: nothing can close in between")
     try:
         result = asyncio.run(
-            read_report(
-                load_settings(),
-                as_of.date(),
-                since.date() if since else None,
-                known_at,
-                inspection,
-                committee,
-            )
+            read_report(load_settings(), as_of, since, known_at, inspection, committee)
         )
     except UnknownCommittee as exc:
         raise fail(f"--committee: {exc}") from None
+    except UnknownInspection as exc:
+        raise fail(f"--inspection: {exc}") from None
     if fmt is ReportFormat.json and result.since_basis == "no_earlier_update":
         err.print(Text("note:", style="yellow"), result.since_note)
     print_report(result, fmt)
@@ -161,14 +172,15 @@ def handover(
     recommendation_id: Annotated[str, typer.Argument(help="For example hate-crime-2021/r6.")],
     fmt: Annotated[PackFormat, typer.Option("--format")] = PackFormat.markdown,
     as_of: Annotated[
-        datetime | None, typer.Option("--as-of", formats=["%Y-%m-%d"], help="Default today.")
+        date | None,
+        typer.Option("--as-of", parser=parse_day, metavar="YYYY-MM-DD", help="Default today."),
     ] = None,
 ) -> None:
     """The pack a new owner needs: text, status, owners, evidence, asks, last position."""
     from projections.recommendations import queries
     from projections.recommendations.handover import handover_markdown
 
-    day = as_of.date() if as_of else date.today()
+    day = as_of or date.today()
     settings = load_settings()
     pack = asyncio.run(
         with_connection(settings, lambda conn: queries.handover(conn, recommendation_id, as_of=day))
@@ -183,7 +195,9 @@ def handover(
 
 
 def paper(
-    meeting: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="The meeting date.")],
+    meeting: Annotated[
+        date, typer.Option(parser=parse_day, metavar="YYYY-MM-DD", help="The meeting date.")
+    ],
     committee: Annotated[
         str | None, typer.Option(help="Only this committee's updates (its id or its name).")
     ] = None,
@@ -201,7 +215,7 @@ def paper(
     if out is None and fmt is PaperFormat.pdf:
         raise fail("--format pdf needs -o FILE")
     try:
-        check_meeting(meeting.date())
+        check_meeting(meeting)
     except ValueError as exc:
         raise fail(f"--meeting: {exc}") from exc
     try:
@@ -209,7 +223,7 @@ def paper(
             with_connection(
                 load_settings(),
                 lambda conn: build_paper(
-                    conn, meeting=meeting.date(), committee=committee, known_at=known_at
+                    conn, meeting=meeting, committee=committee, known_at=known_at
                 ),
             )
         )

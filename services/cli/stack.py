@@ -21,6 +21,7 @@ from infra.kafka_clients import admin_client, ensure_topics
 from infra.kafka_security import component_topics, prepare_kafka
 from infra.kafka_topics import TopicsReport
 from infra.kafka_topics import report as topics_report
+from infra.logs import configure_logging
 from infra.processes import read_pid, require_free, spawn, stop_pid, wait_until
 from infra.settings import Settings
 from infra.stack import (
@@ -29,7 +30,7 @@ from infra.stack import (
     start_infrastructure,
     stop_infrastructure,
 )
-from services.cli.output import console, fail, load_settings
+from services.cli.output import SERVICE, console, err, fail, load_settings
 
 APP_PID = "app.pid"
 topics_app = typer.Typer(help="Kafka topics of this instance.")
@@ -267,6 +268,10 @@ def run(
 ) -> None:
     """Run the API, the decider and the projector in the foreground; Ctrl-C stops all."""
     settings = _settings(brokers)
+    # A service: every library's warnings are logged too (infra/logs.py), and a failure is a
+    # record of the log (so a JSON log stays JSON to its last line).
+    configure_logging(settings.log_level, settings.log_format)
+    SERVICE["running"] = True
     wanted = component or list(Component)
     if len(wanted) == 1:
         _run_component(settings, wanted[0])
@@ -431,6 +436,10 @@ def _run_component(settings: Settings, component: Component) -> None:
             host=settings.api_host,
             port=settings.api_port,
             log_level="warning",
+            # uvicorn's records go through our logging (infra/logs.py); its access log is
+            # replaced by ours, one structured line per request (services/web/access.py).
+            log_config=None,
+            access_log=False,
             # Open SSE streams never end by themselves: without this SIGTERM waits for them.
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         )
@@ -446,8 +455,12 @@ def _run_component(settings: Settings, component: Component) -> None:
         from projections.worker import build_projector_app
 
         faust_app = build_projector_app(settings, RECOMMENDATIONS)
-    level = "warn" if settings.log_level in ("warning", "warn") else settings.log_level
-    worker = Worker(faust_app, loglevel=level, quiet=True, redirect_stdouts=False)
+    level = "warn" if settings.log_level == "warning" else settings.log_level
+    # No banner (quiet) and Faust keeps our logging: its records, tables included, are
+    # rendered by infra/logs.py like every other, so a JSON log stays one object per line.
+    worker = Worker(
+        faust_app, loglevel=level, quiet=True, redirect_stdouts=False, override_logging=False
+    )
     # Faust's progress spinner sets the root logger to DEBUG so that every record turns it;
     # the spinner stops at start-up but the level stays, and every aiokafka send then builds
     # a debug record nobody prints (about 8 % of the decider's time).

@@ -17,6 +17,7 @@ from events.outcome import Outcome
 from infra.kafka_security import KafkaAdminError, PrincipalInfo, list_principals
 from infra.team_credentials import CredentialsFileError, TeamCredentials, read_credentials_file
 from services.cli.admin import RoleChoice
+from services.cli.failures import kafka_problem
 from services.cli.output import cli_user, console, err, fail, load_settings
 from services.decider.principals import (
     InvalidFields,
@@ -90,7 +91,7 @@ def principals_create(
     except (PrincipalError, KafkaAdminError) as exc:
         raise fail(str(exc)) from None
     except KafkaError as exc:
-        raise fail(f"Kafka: {exc}; nothing was created") from None
+        raise fail(f"{kafka_problem(exc)}; nothing was created") from None
     console.print(
         f"team principal {principal.name} ({principal.team}, {principal.role}) with signing "
         f"key {credentials.key_id}",
@@ -140,7 +141,7 @@ def principals_list() -> None:
     try:
         principals, keys = asyncio.run(read())
     except (KafkaAdminError, KafkaError) as exc:
-        raise fail(f"Kafka: {exc}") from None
+        raise fail(kafka_problem(exc)) from None
     # Names and key ids are printed whole, never cut: they are what `revoke` takes.
     logins = Table(title="Kafka principals")
     logins.add_column("principal", no_wrap=True)
@@ -186,7 +187,7 @@ def principals_revoke(
     except (PrincipalError, KafkaAdminError) as exc:
         raise fail(str(exc)) from None
     except KafkaError as exc:
-        raise fail(f"Kafka: {exc}") from None
+        raise fail(kafka_problem(exc)) from None
     if done.principal is not None:
         if done.login_removed:
             console.print(f"principal {done.principal}: Kafka login and ACLs removed")

@@ -28,6 +28,7 @@ from infra.settings import Settings
 from services.decider.gateway import CommandGateway
 from services.domain.commands import MAX_COMMAND_BYTES
 from services.web import dashboard, errors, forms
+from services.web.access import AccessLog
 from services.web.evidence import evidence_body_limit
 from services.web.headers import (
     SecurityHeaders,
@@ -190,6 +191,7 @@ def create_app(settings: Settings) -> FastAPI:
         ),
     )
     app.add_middleware(SecurityHeaders, headers=headers)
-    # Outermost: every answer is counted, BodyLimit's 413 too.
+    # Outermost: every answer is counted and logged, BodyLimit's 413 too.
     app.add_middleware(RequestMetrics)
+    app.add_middleware(AccessLog)  # outermost: it sees every response's final status
     return app

@@ -28,7 +28,8 @@ async def get_report(
     """Total | Closed | Ongoing – on track | Ongoing – delayed per inspection, as of a date.
 
     `committee` (its id or its name) makes "since the last update" that committee's; one with
-    no recorded update is 422 naming `committee`. `since_note` says where "since" starts,
+    no recorded update is 422 naming `committee`, as is `since` after `as_of`; an unknown
+    `inspection` is 404. `since_note` says where "since" starts,
     also when no earlier update exists.
     """
     async with request.app.state.pool.acquire() as conn:
@@ -43,6 +44,10 @@ async def get_report(
             )
         except queries.UnknownCommittee as exc:
             raise HTTPException(422, [{"field": "committee", "reason": str(exc)}]) from None
+        except queries.ImpossibleRange as exc:
+            raise HTTPException(422, [{"field": "since", "reason": str(exc)}]) from None
+        except queries.UnknownInspection as exc:
+            raise HTTPException(404, str(exc)) from None
     # PostgreSQL wrote the JSON: re-validating 100k lines here would cost seconds.
     return Response(text, media_type="application/json")
 

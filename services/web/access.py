@@ -1,0 +1,62 @@
+"""The access log: one structured line per request, written when its response ends.
+
+method, path (never the query string, which may hold a token), status, duration in
+milliseconds, and the request's id when the client sent one (X-Request-ID or
+X-Correlation-ID), which is also bound to every record logged while the request is served.
+No header is logged, so never Authorization or a cookie.
+"""
+
+import time
+from typing import Any
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = structlog.get_logger("rectrack.access")
+
+_ID_HEADERS = (b"x-request-id", b"x-correlation-id")
+# An id is the client's text: kept short and printable.
+_ID_MAX = 128
+
+
+def request_id(scope: Scope) -> str | None:
+    """The id the client gave the request, if any."""
+    for name, value in scope.get("headers", ()):
+        if name.lower() in _ID_HEADERS:
+            text = value.decode("latin-1")[:_ID_MAX]
+            return "".join(c for c in text if c.isprintable()) or None
+    return None
+
+
+class AccessLog:
+    """ASGI middleware: log each HTTP request once, as it ends (also when it fails)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+        rid = request_id(scope)
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        bound: dict[str, Any] = {"request_id": rid} if rid else {}
+        with structlog.contextvars.bound_contextvars(**bound):
+            try:
+                await self.app(scope, receive, send_status)
+            finally:
+                log.info(
+                    "http_request",
+                    method=scope.get("method"),
+                    path=scope.get("path"),
+                    status=status,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 1),
+                )
