@@ -30,7 +30,7 @@ from infra.stack import (
     start_infrastructure,
     stop_infrastructure,
 )
-from services.cli.output import SERVICE, console, err, fail, load_settings
+from services.cli.output import SERVICE, console, fail, load_settings
 
 APP_PID = "app.pid"
 topics_app = typer.Typer(help="Kafka topics of this instance.")
