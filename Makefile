@@ -57,11 +57,13 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# requirements.lock constrains the indirect dependencies too, so a fresh machine gets the versions
+# the image has and the tests ran with (dev tools resolve around them).
 install: system-deps $(BIN)/python assets
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -c requirements.lock -e .
 
 install-dev: system-deps $(BIN)/python assets
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
 
 # requirements.lock pins every runtime dependency, direct and indirect, for the Docker image:
 # resolved in a throwaway virtualenv holding the project alone (no dev tools), then frozen
