@@ -137,8 +137,10 @@ async def inspection_page(
     day = as_of or date.today()
     async with request.app.state.pool.acquire() as conn:
         found = await queries.inspection(conn, inspection_id)
+        if found is None:
+            raise HTTPException(404, f"No inspection {inspection_id} is known.")
         report = await queries.report(conn, as_of=day, inspection_id=inspection_id)
-    if found is None or (not report.inspections and found["published_on"] > day):
+    if not report.inspections and found["published_on"] > day:
         raise HTTPException(404, f"No inspection {inspection_id} was published by {day:%d %B %Y}.")
     texts = {r["recommendation_id"]: r for r in found["recommendations"]}
     line = report.inspections[0] if report.inspections else _empty_line(found)
