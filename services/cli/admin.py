@@ -55,11 +55,13 @@ def tokens_list() -> None:
     from services.web.tokens import list_tokens
 
     rows = asyncio.run(with_connection(load_settings(), list_tokens))
-    table = Table("token_id", "name", "team", "role", "created", "revoked")
+    table = Table("name", "team", "role", "created", "revoked")
+    # The id is what `tokens revoke` takes: never cut short, however narrow the terminal.
+    table.add_column("token_id", no_wrap=True, min_width=36)
     for t in rows:
         revoked = f"{t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "-"
         table.add_row(
-            str(t.token_id), t.name, t.team, t.role, f"{t.created_at:%Y-%m-%d %H:%M}", revoked
+            t.name, t.team, t.role, f"{t.created_at:%Y-%m-%d %H:%M}", revoked, str(t.token_id)
         )
     console.print(table)
 

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import re
 import sys
 from datetime import date
 from pathlib import Path
@@ -143,7 +144,12 @@ def test_tokens_are_created_once_listed_without_secrets_and_revoked(
     assert token.startswith("rt_")
     listing = rectrack(run_env, "tokens", "list").stdout
     assert "Pat" in listing and token not in listing
-    token_id = next(line.split()[1] for line in listing.splitlines() if "Pat" in line)
+    (token_id,) = [
+        word
+        for line in listing.splitlines()
+        if "Pat" in line
+        for word in re.findall(r"[0-9a-f]{8}-[0-9a-f-]{27}", line)
+    ]
     rectrack(run_env, "tokens", "revoke", token_id)
     response = httpx.get(
         f"{demo_loaded.api_url}/report",
