@@ -204,7 +204,11 @@ async def build_paper(
     asked, basis, update, since, note = await queries.since_of(
         conn, as_of=meeting, known_at=known_at, committee=committee
     )
-    report = await queries.report(conn, as_of=meeting, since=since, known_at=known_at)
+    # The same committee as since_of: without it the report would take "since" from any
+    # committee's last update when this one has none.
+    report = await queries.report(
+        conn, as_of=meeting, since=since, known_at=known_at, committee=committee
+    )
     packs = await _packs(conn, report)
     updates = [
         u["meeting_date"]
