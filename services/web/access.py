@@ -1,4 +1,5 @@
-"""The access log: one structured line per request, written when its response ends.
+"""Every request observed once: counted and timed for /metrics, and the access log: one
+structured line per request, written when its response ends.
 
 method, path (never the query string, which may hold a token), status, duration in
 milliseconds, and the request's id when the client sent one (X-Request-ID or
@@ -11,6 +12,8 @@ from typing import Any
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.web.metrics import count_request
 
 log = structlog.get_logger("rectrack.access")
 
@@ -28,8 +31,9 @@ def request_id(scope: Scope) -> str | None:
     return None
 
 
-class AccessLog:
-    """ASGI middleware: log each HTTP request once, as it ends (also when it fails)."""
+class RequestObserver:
+    """ASGI middleware: each HTTP request counted and timed by its route's template when its
+    answer starts (services/web/metrics.py), and logged once as it ends, also when it fails."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -39,20 +43,23 @@ class AccessLog:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
+        status, counted = 500, False
         rid = request_id(scope)
 
-        async def send_status(message: Message) -> None:
-            nonlocal status
+        async def send_observed(message: Message) -> None:
+            nonlocal status, counted
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, counted = int(message["status"]), True
+                count_request(scope, status, time.perf_counter() - started)
             await send(message)
 
         bound: dict[str, Any] = {"request_id": rid} if rid else {}
         with structlog.contextvars.bound_contextvars(**bound):
             try:
-                await self.app(scope, receive, send_status)
+                await self.app(scope, receive, send_observed)
             finally:
+                if not counted:
+                    count_request(scope, status, time.perf_counter() - started)
                 log.info(
                     "http_request",
                     method=scope.get("method"),

@@ -28,7 +28,7 @@ from infra.settings import Settings
 from services.decider.gateway import CommandGateway
 from services.domain.commands import MAX_COMMAND_BYTES
 from services.web import dashboard, errors, forms
-from services.web.access import AccessLog
+from services.web.access import RequestObserver
 from services.web.evidence import evidence_body_limit
 from services.web.headers import (
     SecurityHeaders,
@@ -37,7 +37,7 @@ from services.web.headers import (
     style_hashes,
 )
 from services.web.limits import BodyLimit
-from services.web.metrics import RequestMetrics, api_metrics
+from services.web.metrics import api_metrics
 from services.web.params import DATABASE_INPUT_ERRORS, checked_parameters, unusable_value
 from services.web.ratelimit import TokenBuckets
 from services.web.routes import commands, documents, events, operations, reads
@@ -192,6 +192,5 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.add_middleware(SecurityHeaders, headers=headers)
     # Outermost: every answer is counted and logged, BodyLimit's 413 too.
-    app.add_middleware(RequestMetrics)
-    app.add_middleware(AccessLog)  # outermost: it sees every response's final status
+    app.add_middleware(RequestObserver)
     return app

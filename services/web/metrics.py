@@ -1,7 +1,6 @@
 """The API's Prometheus metrics: requests by method, route template and status, and their
 latency; at each scrape, the projection's lag and the topics' replication."""
 
-import time
 from collections.abc import Iterable
 
 from fastapi import FastAPI
@@ -9,7 +8,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, g
 from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from infra.kafka_topics import report
 from infra.settings import Settings
@@ -32,40 +31,13 @@ HTTP_SECONDS = Histogram(
 UNMATCHED = "unmatched"
 
 
-class RequestMetrics:
-    """ASGI middleware counting and timing every HTTP request by its route's template."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-        timed = False
-
-        def observe() -> None:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or UNMATCHED
-            labels = (scope["method"], template, str(status))
-            HTTP_REQUESTS.labels(*labels).inc()
-            HTTP_SECONDS.labels(*labels).observe(time.perf_counter() - started)
-
-        async def send_timed(message: Message) -> None:
-            nonlocal status, timed
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-                timed = True
-                observe()
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_timed)
-        finally:
-            if not timed:
-                observe()
+def count_request(scope: Scope, status: int, seconds: float) -> None:
+    """Count one HTTP request and its time to the answer's start, by its route's template."""
+    route = scope.get("route")
+    template = getattr(route, "path", None) or UNMATCHED
+    labels = (scope["method"], template, str(status))
+    HTTP_REQUESTS.labels(*labels).inc()
+    HTTP_SECONDS.labels(*labels).observe(seconds)
 
 
 class _Snapshot(Collector):
