@@ -81,14 +81,23 @@ def durable_producer(settings: Settings) -> AIOKafkaProducer:
     )
 
 
+# What a group-less consumer fetches per partition per request. These consumers read the log
+# in bulk (replay, the decider's catch-up, verify) and aiokafka's 1 MiB default held only
+# ~750 of today's signed events, so a batch of 5,000 waited on several fetches: replay at
+# 100k events ran at 12.7-14.1k events/s with it, 16.0-16.6k with 8 MiB (BENCHMARKS.md).
+# The request's total stays under aiokafka's fetch_max_bytes (50 MiB).
+PARTITION_FETCH_BYTES = 8 * 1024 * 1024
+
+
 def groupless_consumer(settings: Settings, **kwargs: object) -> AIOKafkaConsumer:
     """A consumer with no group: the caller assigns partitions and seeks."""
+    options: dict[str, object] = {"max_partition_fetch_bytes": PARTITION_FETCH_BYTES, **kwargs}
     return AIOKafkaConsumer(
         **connection_options(settings),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         group_id=None,
-        **kwargs,
+        **options,
     )
 
 

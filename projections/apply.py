@@ -38,8 +38,8 @@ from events.seals import (
     verified_seal,
 )
 from events.topics import Message
+from infra.gc_pause import gc_paused
 from projections.checkpoint import advance_checkpoints, lock_checkpoints
-from projections.gc_pause import gc_paused
 from projections.projection import BatchWriter, NeedsCare, Projection, Projector
 from projections.sealed_events import copy_seals, is_sealed, load_seals, save_seal
 from projections.stream_heads import extend_heads, load_heads, save_head, save_heads, why_not_next

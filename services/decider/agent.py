@@ -14,6 +14,7 @@ from infra.faust_app import (
     serve_health,
     take_messages,
 )
+from infra.gc_pause import gc_paused
 from infra.health_server import kafka_check
 from infra.kafka_clients import durable_producer, groupless_consumer
 from infra.settings import Settings
@@ -64,7 +65,8 @@ def build_decider_app(settings: Settings) -> faust.App:
         try:
             async for messages in take_messages(stream, BATCH_SIZE, BATCH_WITHIN):
                 started = time.perf_counter()
-                await finish_before_ack(decider.handle_durably(messages))
+                with gc_paused(then_freeze=True):
+                    await finish_before_ack(decider.handle_durably(messages))
                 DECIDE_BATCH_SECONDS.observe(time.perf_counter() - started)
                 record_consumer_lag(app, settings.topics.commands, messages)
         finally:

@@ -9,6 +9,7 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from uuid import UUID
 
 import structlog
@@ -28,6 +29,14 @@ from services.domain.idempotency import Claim, answers, claim_of, principal_of
 
 DecidedProgress = Callable[[int, int], None]  # (decided, sent)
 log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SignedCommands:
+    """Commands with their records as the gateway sends them: partition key, signed bytes."""
+
+    commands: Sequence[Command]
+    records: list[tuple[bytes, bytes]]
 
 
 class CommandGateway:
@@ -99,7 +108,20 @@ class CommandGateway:
                                 del missing[cid]
                 self._arrived.notify_all()
 
-    async def send(self, commands: Sequence[Command], *, ack_timeout: float | None = None) -> None:
+    def sign(self, commands: Sequence[Command]) -> SignedCommands:
+        """The records `send` would append for these commands, signed with the gateway's key.
+
+        For a caller that signs ahead of sending (the benchmark, which measures the decider and
+        keeps the gateway's signing, 26 µs per command, out of its clock).
+        """
+        return SignedCommands(
+            commands,
+            [(partition_key(c.stream_id), self.signer.sign(dump_command(c))) for c in commands],
+        )
+
+    async def send(
+        self, commands: Sequence[Command] | SignedCommands, *, ack_timeout: float | None = None
+    ) -> None:
         """Append commands to the commands topic, keyed by inspection; wait for the broker's ack.
 
         Their outcomes are held until `wait_for` collects them. With `ack_timeout`, a log that
@@ -108,6 +130,8 @@ class CommandGateway:
         the client resend with the same command ids (a late append is then answered as a
         repeat, never doubled).
         """
+        signed = commands if isinstance(commands, SignedCommands) else self.sign(commands)
+        commands = signed.commands
         self.outcomes.expect(c.command_id for c in commands)
         for c in commands:
             self._senders[c.command_id] = principal_of(c.actor, c.loaded_by)
@@ -116,12 +140,8 @@ class CommandGateway:
         loop = asyncio.get_running_loop()
         deadline = None if ack_timeout is None else loop.time() + ack_timeout
         futures = []
-        for c in commands:
-            sending = self.producer.send(
-                self.settings.topics.commands,
-                self.signer.sign(dump_command(c)),
-                key=partition_key(c.stream_id),
-            )
+        for key, value in signed.records:
+            sending = self.producer.send(self.settings.topics.commands, value, key=key)
             if deadline is not None:  # the producer may wait for a partition leader first
                 sending = asyncio.wait_for(sending, max(0.0, deadline - loop.time()))
             try:

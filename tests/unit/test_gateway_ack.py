@@ -9,6 +9,7 @@ from aiokafka.errors import KafkaTimeoutError
 
 from infra.settings import Settings
 from services.decider.gateway import CommandGateway
+from services.domain.idempotency import principal_of
 from tests.builders import publish
 from tests.signing import fixed_signer
 
@@ -20,8 +21,10 @@ class Producer:
         self.metadata_delay = metadata_delay
         self.acknowledge = acknowledge
         self.futures: list[asyncio.Future[Any]] = []
+        self.sent: list[tuple[bytes | None, bytes]] = []
 
     async def send(self, topic: str, value: bytes, key: bytes | None = None) -> asyncio.Future[Any]:
+        self.sent.append((key, value))
         await asyncio.sleep(self.metadata_delay)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         if self.acknowledge:
@@ -69,3 +72,15 @@ async def test_without_a_bound_the_gateway_waits_as_before(tmp_path: Path) -> No
     assert not sending.done()
     producer.futures[0].set_result(None)
     await asyncio.wait_for(sending, 1)
+
+
+async def test_commands_signed_ahead_are_sent_as_send_would_sign_them(tmp_path: Path) -> None:
+    commands = [publish(), publish()]
+    signing_then, signed_ahead = Producer(), Producer()
+    await gateway(tmp_path, signing_then).send(commands)
+    ahead = gateway(tmp_path, signed_ahead)
+    await ahead.send(ahead.sign(commands))
+    # Ed25519 is deterministic: the same key signs the same payload into the same bytes.
+    assert signed_ahead.sent == signing_then.sent
+    assert len(signed_ahead.sent) == 2
+    assert all(ahead.sent_by(c.command_id, principal_of(c.actor, c.loaded_by)) for c in commands)
