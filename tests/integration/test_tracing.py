@@ -356,12 +356,19 @@ async def test_a_command_with_hostile_trace_headers_is_decided_like_any_other(
             None,
         )
 
+    def batch_of(span: ExportedSpan) -> ExportedSpan | None:
+        found = [s for s in receiver[0].of_trace(span.trace_id) if s.span_id == span.parent_id]
+        return found[0] if found else None
+
     for c in commands:
         _wait_for(lambda c=c: decided(c.command_id) is not None, 30, "the decider's span")
         span = decided(c.command_id)
-        assert span is not None
-        batch = [s for s in receiver[0].of_trace(span.trace_id) if s.span_id == span.parent_id]
-        assert batch and batch[0].attributes.get("messaging.batch.message_count", 0) >= 1
+        assert span is not None and span.links == ()
+        # The batch span ends after its commands' spans, so it may be exported later.
+        _wait_for(lambda span=span: batch_of(span) is not None, 30, "its batch's span")
+        batch = batch_of(span)
+        assert batch is not None and batch.parent_id == ""
+        assert batch.attributes["messaging.batch.message_count"] >= 1
     assert not [
         r for r in _records(logs / "decider.log") if r.get("level") in ("error", "critical")
     ]
