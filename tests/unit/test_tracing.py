@@ -121,7 +121,7 @@ def _probe(**environ: str) -> list[str]:
 
 
 def test_without_an_endpoint_tracing_is_off_and_the_sdk_never_loaded() -> None:
-    assert _probe() == ["False", "False", "", ""]
+    assert _probe() == ["False", "False", "None", "None"]
 
 
 def test_with_an_endpoint_each_component_is_its_own_service() -> None:
