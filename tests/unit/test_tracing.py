@@ -4,6 +4,7 @@ span; and off, nothing at all."""
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -107,7 +108,7 @@ print(on, "opentelemetry.sdk" in sys.modules, attributes.get("service.name"),
 def _probe(**environ: str) -> list[str]:
     """configure_tracing in a fresh process: whether on, whether the SDK was loaded, the
     service name and namespace."""
-    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("OTEL_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     done = subprocess.run(
         [sys.executable, "-c", _PROBE],
         env={**env, **environ, "PYTHONPATH": str(ROOT)},
