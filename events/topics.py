@@ -1,5 +1,6 @@
 """Topic names. A prefix lets tests and side-by-side instances own their topics."""
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -29,9 +30,14 @@ class Topics:
 
 @dataclass(frozen=True)
 class Message:
-    """One message read from a topic, as workers hand it to the code that parses it."""
+    """One message read from a topic, as workers hand it to the code that parses it.
+
+    `headers` are the record's, as the client read them (only trace context is read from
+    them, by infra/tracing.py, and only when tracing is on); nothing else depends on them.
+    """
 
     partition: int
     offset: int
     key: bytes | None
     value: bytes
+    headers: Sequence[tuple[str, bytes | None]] | Mapping[str, bytes | None] = ()

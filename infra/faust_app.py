@@ -69,11 +69,18 @@ def make_app(settings: Settings, component: str) -> faust.App:
 async def take_messages(
     stream: faust.StreamT[bytes], size: int, within: float
 ) -> AsyncIterator[list[Message]]:
-    """Batches of raw messages with their partition and offset, acked after each batch."""
+    """Batches of raw messages with their partition, offset and headers, acked after each
+    batch. (The headers are passed by reference: reading them is for tracing, when on.)"""
     batches = cast(Stream[bytes], stream).take_events(size, within=within)
     async for events in batches:
         yield [
-            Message(e.message.partition, e.message.offset, e.message.key, e.message.value or b"")
+            Message(
+                e.message.partition,
+                e.message.offset,
+                e.message.key,
+                e.message.value or b"",
+                e.message.headers or (),
+            )
             for e in events
         ]
 

@@ -4,9 +4,11 @@
 terminal: a service's log file, a container, CI); `console` writes coloured key-value lines
 (the default on a terminal). structlog's own events and stdlib `logging` records (aiokafka,
 faust/mode, uvicorn, asyncpg, asyncio…) go through the same processors: context variables,
-level, logger name, timestamp, the secrets' redaction, the renderer. Nothing is logged with a
-secret in it: values of keys that name one (password, token, authorization, secret, cookie…)
-are masked, and so is a password in a URL or a `password=` parameter of any text.
+level, logger name, timestamp, the secrets' redaction, the renderer. While tracing is on
+(infra/tracing.py), a record made inside a span carries its `trace_id` and `span_id`. Nothing
+is logged with a secret in it: values of keys that name one (password, token, authorization,
+secret, cookie…) are masked, and so is a password in a URL or a `password=` parameter of any
+text.
 """
 
 import logging
@@ -19,6 +21,7 @@ from typing import Any
 import structlog
 
 from infra.settings import LOG_FORMATS, LOG_LEVELS, REDACTED
+from infra.tracing import add_trace_ids
 
 # Keys whose values are secrets, wherever they appear in an event (also nested).
 # (`token_id`, `key_id`: ids, not secrets, are kept.)
@@ -123,6 +126,7 @@ def configure_logging(
     fmt = fmt or log_format_default()
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
+        add_trace_ids,  # trace_id and span_id while a span is current (tracing on)
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

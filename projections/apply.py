@@ -73,6 +73,19 @@ def storable(text: str) -> str:
     return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+def command_ids(value: bytes) -> dict[str, str]:
+    """The command_id and correlation_id an event's bytes name, as text, for the log lines
+    about it (none of an event that is not a JSON object, or whose ids are not text)."""
+    try:
+        doc = orjson.loads(value)
+    except ValueError:
+        return {}
+    if not isinstance(doc, dict):
+        return {}
+    ids = {k: doc[k] for k in ("command_id", "correlation_id") if isinstance(doc.get(k), str)}
+    return {k: v[:64] for k, v in ids.items()}
+
+
 @dataclass(frozen=True)
 class Unapplied:
     """Why one event was not applied, where its stream stands, and whether its head moved."""
@@ -150,12 +163,17 @@ async def apply_batch(
                 raise  # the database is away or the code is wrong: the worker retries
             # Some event is refused or fails: go event by event, recording each failure.
             for message in fresh:
-                unapplied = await _apply_one(conn, message, projection.project, keys)
-                if unapplied is None:
-                    result.applied += 1
-                else:
-                    result.failed += 1
-                    await _record_error(conn, projection.name, topic, message, unapplied)
+                # Whatever is logged about this event names the command it came from.
+                bound = structlog.contextvars.bind_contextvars(**command_ids(message.value))
+                try:
+                    unapplied = await _apply_one(conn, message, projection.project, keys)
+                    if unapplied is None:
+                        result.applied += 1
+                    else:
+                        result.failed += 1
+                        await _record_error(conn, projection.name, topic, message, unapplied)
+                finally:
+                    structlog.contextvars.reset_contextvars(**bound)
         for message in fresh:
             next_offsets[message.partition] = message.offset + 1
         await advance_checkpoints(conn, projection.name, topic, next_offsets)

@@ -43,6 +43,7 @@ from infra.health_server import kafka_check, postgres_check
 from infra.kafka_clients import connection_options, groupless_consumer, topic_partitions
 from infra.retry import retry_delay
 from infra.settings import Settings
+from infra.tracing import TRACING, consuming_batch
 from projections.apply import BatchResult, Behind, apply_batch
 from projections.metrics import PROJECTION_BATCH_SECONDS
 from projections.projection import Projection
@@ -128,6 +129,20 @@ class Projector:
         for m in messages:
             self.reached[m.partition] = max(self.reached.get(m.partition, 0), m.offset + 1)
         return result
+
+    async def project_traced(self, messages: list[Message]) -> BatchResult:
+        """`project`, under a span for the batch when tracing is on (infra/tracing.py): the
+        batch continues the trace of its first traced event, so that request's trace runs on
+        into the batch's SQL, and every other traced event gets a span in its own trace."""
+        if not TRACING.on:
+            return await self.project(messages)
+        with consuming_batch(self.topic, messages, continue_first_trace=True) as span:
+            span.set_attribute("rectrack.projection", self.projection.name)
+            result = await self.project(messages)
+            span.set_attribute("rectrack.events_applied", result.applied)
+            span.set_attribute("rectrack.events_skipped", result.skipped)
+            span.set_attribute("rectrack.events_failed", result.failed)
+            return result
 
     async def restore(self, upto: dict[int, int]) -> int:
         """Bring every partition whose checkpoint is below `upto` up to it, from the log."""
@@ -215,7 +230,7 @@ def build_projector_app(settings: Settings, projection: Projection) -> faust.App
             watch = asyncio.create_task(projector.watch())
             async for messages in take_messages(stream, BATCH_SIZE, BATCH_WITHIN):
                 started = time.perf_counter()
-                result = await finish_before_ack(projector.project(messages))
+                result = await finish_before_ack(projector.project_traced(messages))
                 PROJECTION_BATCH_SECONDS.labels(projection.name).observe(
                     time.perf_counter() - started
                 )

@@ -18,6 +18,7 @@ class Record:
     offset: int
     key: bytes | None
     value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 class BrokerAway(ConnectionError):
@@ -44,6 +45,7 @@ class InMemoryLog:
         value: bytes,
         key: bytes | None = None,
         partition: int | None = None,
+        headers: Sequence[tuple[str, bytes]] | None = None,
     ) -> "asyncio.Future[Appended]":
         future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
         if self.refuse_sends:
@@ -52,7 +54,7 @@ class InMemoryLog:
             return future
         tp = TopicPartition(topic, partition if partition is not None else 0)
         records = self.records.setdefault(tp, [])
-        record = Record(topic, tp.partition, len(records), key, value)
+        record = Record(topic, tp.partition, len(records), key, value, tuple(headers or ()))
         records.append(record)
         future.set_result(record)
         return future

@@ -11,6 +11,7 @@ from rich.text import Text
 
 from infra.logs import configure_logging
 from infra.settings import Settings
+from infra.tracing import configure_tracing
 from projections.text import printable
 
 T = TypeVar("T")
@@ -41,12 +42,19 @@ err = PlainConsole(stderr=True, soft_wrap=True, markup=False, emoji=False)
 SERVICE = {"running": False}
 
 
-def load_settings() -> Settings:
+def load_settings(*, trace: bool = True) -> Settings:
     """Settings from the environment, with logging configured for a command: the libraries'
     records (aiokafka retrying a broker that is down) only with RECTRACK_LOG_LEVEL=debug; a
-    failure is one line (services/cli/failures.py). `rectrack run` logs them as a service."""
+    failure is one line (services/cli/failures.py). `rectrack run` logs them as a service.
+
+    With an OTLP endpoint set, the command traces as the service `cli` (the commands `load`
+    and `send` produce carry their traces on). `trace=False` for the stack's commands: `run`
+    starts components, each of which names itself in its traces.
+    """
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_format, quiet_libraries=True)
+    if trace:
+        configure_tracing("cli")
     return settings
 
 

@@ -30,6 +30,7 @@ from infra.stack import (
     start_infrastructure,
     stop_infrastructure,
 )
+from infra.tracing import configure_tracing
 from services.cli.output import SERVICE, console, fail, load_settings
 
 APP_PID = "app.pid"
@@ -96,7 +97,7 @@ def _settings(brokers: int | None) -> Settings:
     """Settings, with --brokers as RECTRACK_KAFKA_BROKERS (so the app processes see it too)."""
     if brokers is not None:
         os.environ["RECTRACK_KAFKA_BROKERS"] = str(brokers)
-    return load_settings()
+    return load_settings(trace=False)  # `run` traces each component under its own name
 
 
 def up(brokers: Brokers = None) -> None:
@@ -426,6 +427,10 @@ def _run_component(settings: Settings, component: Component) -> None:
         asyncio.run(ensure_topics(settings, component_topics(settings, component.value)))
     # From here on every client of this process connects as the component's own principal.
     settings = settings.for_component(component.value)
+    # Each component is its own service in the traces (when OTEL_EXPORTER_OTLP_ENDPOINT is
+    # set): before the app is built, so the API's FastAPI and the pools see the provider.
+    if configure_tracing(component.value):
+        structlog.get_logger("rectrack").info("tracing_started", component=component.value)
     if component is Component.api:
         import uvicorn
 

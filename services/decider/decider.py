@@ -7,8 +7,8 @@ co-partitioned, is the single writer of the same partition of the events topic.
 import asyncio
 import base64
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
@@ -19,6 +19,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import TopicPartition
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from opentelemetry.trace import Span, SpanContext, StatusCode
 
 from events.ed25519 import load_public_key, verify
 from events.outcome import Outcome
@@ -34,6 +35,12 @@ from events.signing import NotSigned, SignedCommand, parse_signed_command
 from events.streams import partition_key
 from events.topics import Message, Topics
 from infra.retry import retry_delay
+from infra.tracing import (
+    TRACING,
+    consuming_batch,
+    consuming_message,
+    send_traced,
+)
 from services.decider.memory import DeciderState
 from services.decider.metrics import COMMANDS_ACCEPTED, COMMANDS_REJECTED, DEAD_LETTERS
 from services.decider.ports import Appended, EventProducer, LogReader
@@ -75,6 +82,8 @@ class Decided:
     key: bytes
     hash: str
     value: bytes
+    # The span of the command that decided it, when tracing: the event's record carries it on.
+    trace: SpanContext | None = None
 
 
 def _count(outcomes: Sequence[Outcome], dead_lettered: int) -> None:
@@ -86,6 +95,23 @@ def _count(outcomes: Sequence[Outcome], dead_lettered: int) -> None:
             COMMANDS_REJECTED.labels(outcome.reason or "unknown").inc()
     if dead_lettered:
         DEAD_LETTERS.inc(dead_lettered)
+
+
+def _describe(span: Span, outcome: Outcome, *, dead_lettered: bool) -> None:
+    """A command's span says which command it was and what became of it."""
+    span.set_attribute("rectrack.command_id", str(outcome.command_id))
+    span.set_attribute("messaging.message.id", str(outcome.command_id))
+    if outcome.correlation_id is not None:
+        span.set_attribute("rectrack.correlation_id", str(outcome.correlation_id))
+    if outcome.command_type is not None:
+        span.set_attribute("rectrack.command_type", outcome.command_type)
+    if outcome.stream_id is not None:
+        span.set_attribute("rectrack.stream_id", outcome.stream_id)
+    span.set_attribute("rectrack.outcome", outcome.status)
+    if outcome.reason is not None:
+        span.set_attribute("rectrack.reason", outcome.reason)
+    if dead_lettered:  # a rejection is an answer; a message no one can act on is a failure
+        span.set_status(StatusCode.ERROR, f"dead-lettered: {outcome.reason}")
 
 
 def utc_now() -> datetime:
@@ -153,6 +179,21 @@ class Decider:
                 await asyncio.sleep(delay)
 
     async def handle(self, messages: Sequence[Message]) -> list[Outcome]:
+        """Decide each message in order; every message gets exactly one outcome (see
+        `_handle`). Traced, the batch has a span, and each command one in its own trace."""
+        if TRACING.on:
+            with consuming_batch(self.topics.commands, messages):
+                return await self._handle(messages, self._handle_one_traced)
+        return await self._handle(messages, self._handle_one)
+
+    async def _handle(
+        self,
+        messages: Sequence[Message],
+        handle_one: Callable[
+            [Message, SignedCommand | NotSigned, tuple[int, bytes] | None],
+            Awaitable[Outcome],
+        ],
+    ) -> list[Outcome]:
         """Decide each message in order; every message gets exactly one outcome.
 
         The whole batch is decided first; then its events are sent without waiting, in order
@@ -175,7 +216,7 @@ class Decider:
             jobs = await self._verify_beside(wires)
             await self.catch_up(self._all_partitions)
             outcomes = [
-                await self._handle_one(m, wire, jobs.get(i))
+                await handle_one(m, wire, jobs.get(i))
                 for i, (m, wire) in enumerate(zip(messages, wires, strict=True))
             ]
             if self.verifier is not None:
@@ -212,6 +253,18 @@ class Decider:
                 seals[run[0]] = self.sealer.seal(partition, [decided[i].hash for i in run])
         for i, event in enumerate(decided):
             value = with_seal(event.value, seals[i]) if i in seals else event.value
+            if event.trace is not None:  # with its command's trace context in its headers
+                self._unconfirmed.append(
+                    await send_traced(
+                        self.producer,
+                        self.topics.events,
+                        value,
+                        key=event.key,
+                        partition=event.partition,
+                        parent=event.trace,
+                    )
+                )
+                continue
             self._unconfirmed.append(
                 await self.producer.send(
                     self.topics.events, value, key=event.key, partition=event.partition
@@ -349,7 +402,34 @@ class Decider:
             )
         except InvalidCommand as exc:
             return await self._reject_malformed(message, exc)
-        return await self._handle_command(message, command, wire)
+        if not self._log_commands:  # nothing logs a command's lines below info but a warning
+            return await self._handle_command(message, command, wire)
+        # Every line logged while this command is handled names it (infra/logs.py).
+        bound = structlog.contextvars.bind_contextvars(
+            command_id=str(command.command_id),
+            correlation_id=str(command.correlation_id or command.command_id),
+        )
+        try:
+            return await self._handle_command(message, command, wire)
+        finally:
+            structlog.contextvars.reset_contextvars(**bound)
+
+    async def _handle_one_traced(
+        self,
+        message: Message,
+        wire: SignedCommand | NotSigned,
+        job: tuple[int, bytes] | None = None,
+    ) -> Outcome:
+        """`_handle_one` under a span in the command's trace; the events it decides carry
+        that span's context on to the projector."""
+        with consuming_message(self.topics.commands, message) as span:
+            decided, dead_lettered = len(self._decided), self._dead_lettered
+            outcome = await self._handle_one(message, wire, job)
+            context = span.get_span_context()
+            for i in range(decided, len(self._decided)):
+                self._decided[i] = replace(self._decided[i], trace=context)
+            _describe(span, outcome, dead_lettered=self._dead_lettered > dead_lettered)
+            return outcome
 
     def _verifies(self, signed: SignedCommand, key: KeyState) -> bool:
         public = self._public_keys.get(key.public_key)
@@ -381,6 +461,7 @@ class Decider:
         log.warning(
             "command_id_reused",
             command_id=str(command.command_id),
+            correlation_id=str(command.correlation_id or command.command_id),
             command_type=command.type,
             stream_id=stream_id,
             sender=f"{command.actor.name} ({command.actor.team}, {command.actor.role})",
@@ -400,10 +481,8 @@ class Decider:
         # Below info (as in benchmarks) even building the fields cost a few % per command.
         if not self._log_commands:
             return
-        log.info(
+        log.info(  # command_id and correlation_id are bound around the command (_handle_one)
             event,
-            command_id=str(command.command_id),
-            correlation_id=str(command.correlation_id or command.command_id),
             command_type=command.type,
             stream_id=stream_id,
             status=outcome.status,
@@ -516,6 +595,7 @@ class Decider:
             "command_refused",
             reason=reason.value,
             command_id=str(command_id),
+            correlation_id=str(command.correlation_id or command_id) if command else None,
             key_id=key_id,
             partition=message.partition,
             offset=message.offset,

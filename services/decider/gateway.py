@@ -10,6 +10,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 import structlog
@@ -22,6 +23,7 @@ from events.signing import Signer
 from events.streams import partition_key
 from infra.kafka_clients import durable_producer, groupless_consumer, topic_partitions
 from infra.settings import Settings
+from infra.tracing import TRACING, send_traced
 from services.decider.keys import gateway_signer, self_registration_message
 from services.decider.outcome_book import KEEP_RECENT, OutcomeBook
 from services.domain.commands import Command, dump_command
@@ -140,8 +142,12 @@ class CommandGateway:
         loop = asyncio.get_running_loop()
         deadline = None if ack_timeout is None else loop.time() + ack_timeout
         futures = []
-        for key, value in signed.records:
-            sending = self.producer.send(self.settings.topics.commands, value, key=key)
+        for c, (key, value) in zip(commands, signed.records, strict=True):
+            sending = (
+                self._send_traced(c, key, value)
+                if TRACING.on
+                else self.producer.send(self.settings.topics.commands, value, key=key)
+            )
             if deadline is not None:  # the producer may wait for a partition leader first
                 sending = asyncio.wait_for(sending, max(0.0, deadline - loop.time()))
             try:
@@ -157,6 +163,19 @@ class CommandGateway:
             raise _not_acknowledged(ack_timeout)
         for future in futures:
             future.result()
+
+    async def _send_traced(
+        self, command: Command, key: bytes, value: bytes
+    ) -> "asyncio.Future[Any]":
+        """Send one signed command under a producer span (a child of the HTTP request's, in the
+        API), its context in the record's headers: the decider continues the trace from there."""
+        return await send_traced(
+            self.producer,
+            self.settings.topics.commands,
+            value,
+            key=key,
+            attributes=command_attributes(command),
+        )
 
     def sent_by(self, command_id: UUID, principal: Principal) -> bool:
         """Whether this principal sent this command through this process (recently)."""
@@ -234,6 +253,16 @@ class CommandGateway:
         """Send commands and wait for their outcomes (see `send` for `ack_timeout`)."""
         await self.send(commands, ack_timeout=ack_timeout)
         return await self.wait_for(commands, timeout=timeout, progress=progress)
+
+
+def command_attributes(command: Command) -> dict[str, str]:
+    """The attributes of a command's producer span: which command, of which conversation."""
+    return {
+        "messaging.message.id": str(command.command_id),
+        "rectrack.command_id": str(command.command_id),
+        "rectrack.correlation_id": str(command.correlation_id or command.command_id),
+        "rectrack.command_type": command.type,
+    }
 
 
 def _not_acknowledged(seconds: float | None) -> KafkaTimeoutError:

@@ -29,6 +29,7 @@ class EventProducer(Protocol):
         value: bytes,
         key: bytes | None = None,
         partition: int | None = None,
+        headers: Sequence[tuple[str, bytes]] | None = None,
     ) -> "asyncio.Future[Appended]": ...
 
 

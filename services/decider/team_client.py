@@ -32,6 +32,7 @@ from events.streams import partition_key
 from events.topics import Topics
 from infra.kafka_security import group_prefix
 from infra.team_credentials import TeamCredentials
+from infra.tracing import TRACING, send_traced
 from services.domain.commands import InvalidCommand, command_document, parse_command
 from services.domain.idempotency import command_digest
 
@@ -181,10 +182,20 @@ class TeamClient:
     async def send(self, commands: Iterable[Outgoing]) -> None:
         """Sign and produce each command, keyed by its stream; wait for every acknowledgement."""
         futures = [
-            await self.producer.send(
-                self.topics.commands,
-                self.signer.sign(c.payload),
-                key=partition_key(c.stream_id),
+            await (
+                send_traced(
+                    self.producer,
+                    self.topics.commands,
+                    self.signer.sign(c.payload),
+                    key=partition_key(c.stream_id),
+                    attributes={"messaging.message.id": str(c.command_id)},
+                )
+                if TRACING.on
+                else self.producer.send(
+                    self.topics.commands,
+                    self.signer.sign(c.payload),
+                    key=partition_key(c.stream_id),
+                )
             )
             for c in commands
         ]

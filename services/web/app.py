@@ -25,6 +25,7 @@ from infra.documents.postgres import PostgresDocumentStore
 from infra.health_server import HealthServer
 from infra.kafka_clients import admin_client, groupless_consumer
 from infra.settings import Settings
+from infra.tracing import TRACING
 from services.decider.gateway import CommandGateway
 from services.domain.commands import MAX_COMMAND_BYTES
 from services.web import dashboard, errors, forms
@@ -132,6 +133,17 @@ def create_app(settings: Settings) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         dependencies=[Depends(checked_parameters)],
+        # FastAPI's own OpenTelemetry: a server span per request (continuing a caller's
+        # traceparent) and spans for its dependencies, endpoint and serialisation, with our
+        # provider when tracing is on (infra/tracing.py) and nothing at all when it is off.
+        # Metrics stay Prometheus's and logs structlog's; exporters are set up by us alone.
+        telemetry={
+            "tracing": TRACING.on,
+            "tracer_provider": TRACING.provider,
+            "metrics": False,
+            "logs": False,
+            "auto_configure": False,
+        },
     )
     app.state.settings = settings
 

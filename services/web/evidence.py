@@ -43,6 +43,7 @@ from infra.settings import Settings
 from projections.recommendations.handover import DOCUMENT_PATH, HandoverPack
 from services.domain.commands import Command, DocumentInput, InvalidCommand, parse_command
 from services.domain.permissions import refusal
+from services.web.access import bind_commands
 from services.web.routes.commands import ACK_TIMEOUT_SECONDS
 from services.web.uploads import ReceivedFile, ReceivedForm, read_multipart
 
@@ -237,6 +238,7 @@ async def submit_evidence(
             # A file changed under us, or a store that is not content-addressed: never send
             # an event naming bytes the store does not hold.
             raise RuntimeError(f"the document store filed {document.sha256} as {stored.sha256}")
+    bind_commands([command])
     outcomes = await gateway.submit([command], timeout=wait, ack_timeout=ACK_TIMEOUT_SECONDS)
     return EvidenceResult(command, cited, outcomes.get(command.command_id))
 

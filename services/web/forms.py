@@ -34,6 +34,7 @@ from projections.recommendations.history import HistoryEntry
 from services.decider.gateway import CommandGateway
 from services.domain.commands import Command, InvalidCommand, parse_command
 from services.web import actions
+from services.web.access import bind_commands
 from services.web.auth import SignedIn
 from services.web.evidence import MAX_EVIDENCE_DOCUMENTS, document_store, stored_documents
 from services.web.form_errors import rejection_errors, validation_errors
@@ -155,6 +156,7 @@ def _command(kind: str, data: dict[str, Any], actor: Actor) -> Command:
 
 async def _submit(request: Request, commands: Sequence[Command]) -> dict[UUID, Outcome]:
     gateway: CommandGateway = request.app.state.gateway
+    bind_commands(commands)
     return await gateway.submit(commands, timeout=OUTCOME_SECONDS, ack_timeout=ACK_SECONDS)
 
 

@@ -20,6 +20,7 @@ from services.domain.commands import (
 from services.domain.idempotency import principal_of
 from services.domain.permissions import refusal
 from services.domain.rejections import Reason
+from services.web.access import bind_commands
 from services.web.auth import ReaderActor, WriterActor
 
 DEFAULT_WAIT_SECONDS = 5.0
@@ -158,6 +159,7 @@ async def post_command(
     if denied is not None:
         return _forbidden(command, denied)
     gateway: CommandGateway = request.app.state.gateway
+    bind_commands([command])
     outcomes = await gateway.submit([command], timeout=wait, ack_timeout=ACK_TIMEOUT_SECONDS)
     outcome = outcomes.get(command.command_id)
     if outcome is None:
