@@ -1,10 +1,10 @@
 """Dates and moments given on the command line, refused with what is wrong with them.
 
-typer's own date type answers `--as-of 2024-13-45` with a usage box saying the value "does not
-match the formats '%Y-%m-%d'", which it does, and exits 2. Each option here has a parser of its
-own, which knows the option's name: a value that is not a date is one line naming the option,
-the value and why (events/dates.py, as the API says it), with exit 1 like every other refusal
-(services/cli/failures.py):
+typer's own date handling answers `--as-of 2024-13-45` with a usage box in its own words and
+exit 2 (once saying the value "does not match the formats '%Y-%m-%d'", which it does). Each
+option here has a parser of its own, which knows the option's name: a value that is not a date
+is one line naming the option, the value and why (events/dates.py, as the API says it), with
+exit 1 like every other refusal (services/cli/failures.py):
 
     error: --as-of: 2024-13-45 is not a date (month 13 does not exist); use YYYY-MM-DD
 """
@@ -28,7 +28,6 @@ def day_option(option: str, *, bounded: bool = True) -> Callable[[str], date]:
         except NotADate as exc:
             raise InvalidOption(f"{option}: {exc}") from None
 
-    parse.__name__ = "date"  # click names the type after the function
     return parse
 
 
@@ -42,5 +41,4 @@ def moment_option(option: str) -> Callable[[str], datetime]:
         except NotADate as exc:
             raise InvalidOption(f"{option}: {exc}") from None
 
-    parse.__name__ = "datetime"
     return parse

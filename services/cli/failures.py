@@ -24,7 +24,7 @@ class InvalidOption(Exception):
     """An option's value that cannot be used; the message names the option, the value and why.
 
     Raised while typer converts the value (services/cli/dates.py). Not a ValueError on purpose:
-    click would turn that into a usage error, a box whose text is click's, not ours, with exit 2.
+    typer would turn that into a usage error, a box in its own words, with exit 2.
     """
 
 

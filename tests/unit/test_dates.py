@@ -1,9 +1,11 @@
 """Dates and moments as people type them: read, or refused saying truly why (events/dates.py),
 in the words the CLI's options and the API's query parameters both use."""
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin, get_type_hints
 
-import click
 import pytest
 import typer
 
@@ -11,6 +13,7 @@ from events.dates import NotADate, read_day, read_moment
 from services.cli.dates import day_option, moment_option
 from services.cli.failures import InvalidOption, explain
 from services.cli.main import app
+from tests.cli import command_functions
 
 TODAY = date(2024, 9, 18)
 USE_DAY = "; use YYYY-MM-DD"
@@ -61,7 +64,7 @@ def test_a_day_is_read_within_its_bounds_or_without() -> None:
     [
         ("2024-09-18T25:00", "(hour 25: hours go up to 23)"),
         ("2024-09-18T10:60", "(minute 60: minutes go up to 59)"),
-        ("2024-09-18 10:00:61", "(second 61: seconds go up to 59)"),
+        ("2024-09-18T10:00:61", "(second 61: seconds go up to 59)"),
         ("2024-09-18T10:00+24:00", "(offset +24:00: offsets go up to ±23:59)"),
         ("2024-13-18T10:00", "(month 13 does not exist)"),
         ("2024-09-18T10", ""),
@@ -107,30 +110,28 @@ def test_an_options_parser_names_the_option_and_is_one_line() -> None:
     assert day_option("--meeting", bounded=False)("1800-01-01") == date(1800, 1, 1)
 
 
-def _date_options(group: click.Group, prefix: str = "") -> dict[str, click.ParamType]:
-    """Every option of every `rectrack` command that takes a date or a time, by its type."""
-    found: dict[str, click.ParamType] = {}
-    for name, command in group.commands.items():
-        if isinstance(command, click.Group):
-            found |= _date_options(command, f"{prefix}{name} ")
-            continue
-        for param in command.params:
-            kind = param.type
-            dated = isinstance(kind, click.DateTime) or (
-                isinstance(kind, click.types.FuncParamType) and kind.name in ("date", "datetime")
-            )
-            if dated:
-                found[f"{prefix}{name} {param.opts[0]}"] = kind
+def _date_options() -> dict[str, Callable[..., Any] | None]:
+    """Every option or argument of every `rectrack` command that takes a date or a time, with
+    the parser typer is given for it (None: typer's own)."""
+    found: dict[str, Callable[..., Any] | None] = {}
+    for command, function in command_functions(app).items():
+        for name, hint in get_type_hints(function, include_extras=True).items():
+            if get_origin(hint) is not Annotated:
+                continue
+            kind, info = get_args(hint)[:2]
+            kinds = set(get_args(kind)) if get_origin(kind) in (Union, UnionType) else {kind}
+            if any(isinstance(k, type) and issubclass(k, date) for k in kinds):
+                assert isinstance(info, typer.models.ParameterInfo)
+                declared = getattr(info, "param_decls", None) or (f"--{name.replace('_', '-')}",)
+                found[f"{command} {declared[0]}"] = info.parser
     return found
 
 
 def test_every_date_option_of_the_cli_says_why_a_value_is_none() -> None:
-    """Read from the typer app: no option is left to click's DateTime, whose refusal says a
-    value "does not match the formats" it matches."""
-    root = typer.main.get_command(app)
-    assert isinstance(root, click.Group)
-    options = _date_options(root)
-    assert set(options) >= {  # the detection works: these are all there are today
+    """Read from the typer app: no option is left to typer's own date parsing, whose refusal
+    says a value "does not match the formats" it matches, in a usage box."""
+    options = _date_options()
+    assert set(options) >= {  # the reading works: these are all there are today
         "report --as-of",
         "report --since",
         "report --known-at",
@@ -138,4 +139,5 @@ def test_every_date_option_of_the_cli_says_why_a_value_is_none() -> None:
         "paper --meeting",
         "paper --known-at",
     }
-    assert not [o for o, kind in options.items() if isinstance(kind, click.DateTime)]
+    ours = {day_option("-").__qualname__, moment_option("-").__qualname__}
+    assert {o: p for o, p in options.items() if p is None or p.__qualname__ not in ours} == {}
