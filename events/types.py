@@ -151,6 +151,12 @@ def latest_business_date(today: date | None = None) -> date:
         return today.replace(year=today.year + BUSINESS_YEARS_AHEAD, day=28)
 
 
+def latest_query_date(today: date | None = None) -> date:
+    """The last day a query may name (a report's as-of, a known-at): the end of the year of the
+    latest business date. The API and the CLI refuse later ones, and earlier than 1900."""
+    return date(latest_business_date(today).year, 12, 31)
+
+
 def business_date(value: date) -> date:
     """The date, if it lies between 1900-01-01 and today + 50 years.
 

@@ -1,10 +1,29 @@
-"""Running `rectrack` as real processes from tests."""
+"""Running `rectrack` as real processes from tests, and its commands as the typer app has them."""
 
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import typer
+
+
+def command_functions(app: typer.Typer, prefix: str = "") -> dict[str, Callable[..., Any]]:
+    """Every command and subcommand of a typer app, as typed ("tokens list"), with its function:
+    read from the app itself, so a command added later is in it."""
+    found: dict[str, Callable[..., Any]] = {}
+    for command in app.registered_commands:
+        assert command.callback is not None
+        # typer's own naming: the function's name, lower case, "_" as "-"
+        name = command.name or command.callback.__name__.lower().replace("_", "-")
+        found[f"{prefix}{name}"] = command.callback
+    for group in app.registered_groups:
+        assert group.typer_instance is not None and group.name
+        found |= command_functions(group.typer_instance, f"{prefix}{group.name} ")
+    return found
 
 
 def rectrack(

@@ -1,7 +1,8 @@
 """Failures that explain themselves: one line saying what is missing and what to run.
 
 `rectrack` catches what a command raises and, when it is a known condition (a setting to fix,
-the stack not running, a database without tables), prints `error: …` on one line and exits 1.
+an option's value that is not what it must be, the stack not running, a database without
+tables), prints `error: …` on one line and exits 1, like every refusal a command prints itself.
 Anything else is a bug and keeps its traceback; `rectrack --debug …` shows the traceback of
 every failure.
 """
@@ -18,8 +19,23 @@ from infra.kafka_clients import KafkaCredentialsError
 from infra.settings import DatabaseCredentialsError, Settings, SettingsError
 from infra.topic_policy import TopicCheckError
 
-# Their message already names the file or setting to fix and what to do.
-SELF_EXPLAINED = (SettingsError, DatabaseCredentialsError, KafkaCredentialsError, TopicCheckError)
+
+class InvalidOption(Exception):
+    """An option's value that cannot be used; the message names the option, the value and why.
+
+    Raised while typer converts the value (services/cli/dates.py). Not a ValueError on purpose:
+    typer would turn that into a usage error, a box in its own words, with exit 2.
+    """
+
+
+# Their message already names the file, setting or option to fix and what to do.
+SELF_EXPLAINED = (
+    SettingsError,
+    DatabaseCredentialsError,
+    KafkaCredentialsError,
+    TopicCheckError,
+    InvalidOption,
+)
 UNREACHABLE = (
     OSError,
     asyncio.TimeoutError,
@@ -44,9 +60,9 @@ def _database_address(settings: Settings) -> tuple[str, int]:
     return "127.0.0.1", settings.pg_port
 
 
-def _kafka_addresses(settings: Settings) -> list[tuple[str, int]]:
+def _kafka_addresses(bootstrap_servers: str) -> list[tuple[str, int]]:
     found = []
-    for server in settings.bootstrap_servers.split(","):
+    for server in bootstrap_servers.split(","):
         host, _, port = server.strip().rpartition(":")
         if host and port.isdigit():
             found.append((host.strip("[]"), int(port)))
@@ -61,7 +77,7 @@ def unreachable(settings: Settings, *, database: bool = True) -> str | None:
         if settings.external_database_url:
             return f"cannot reach PostgreSQL at {host}:{port} — check DATABASE_URL"
         return f"cannot reach PostgreSQL at {host}:{port} — run `rectrack up`"
-    brokers = _kafka_addresses(settings)
+    brokers = _kafka_addresses(settings.bootstrap_servers)
     if brokers and not any(_reachable(h, p) for h, p in brokers):
         where = settings.bootstrap_servers
         if settings.external_bootstrap:
@@ -118,6 +134,24 @@ def quiet_shutdown() -> None:
     "Unclosed AIOKafkaConsumer" as the interpreter exits)."""
     logging.getLogger("asyncio").disabled = True
     logging.getLogger("aiokafka").disabled = True
+
+
+def unreachable_kafka_of(bootstrap_servers: str, named_in: str) -> str | None:
+    """A client whose brokers a file names (a team system's credentials): one line when none of
+    them answers, None when one does. This home's own broker gets this home's advice."""
+    brokers = _kafka_addresses(bootstrap_servers)
+    if not brokers or any(_reachable(h, p) for h, p in brokers):
+        return None
+    try:
+        settings = Settings.from_env()
+    except SettingsError:
+        settings = None
+    if settings is not None and bootstrap_servers == settings.bootstrap_servers:
+        return unreachable(settings, database=False)
+    return (
+        f"cannot reach Kafka at {bootstrap_servers} (the bootstrap_servers of {named_in}) — "
+        "check with whoever runs it that it is up (`rectrack status`), and the address"
+    )
 
 
 def kafka_problem(exc: BaseException) -> str:

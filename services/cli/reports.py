@@ -1,7 +1,6 @@
 """Reports: the committee table, a recommendation's history and handover, the paper."""
 
 import asyncio
-import re
 import sys
 from datetime import date, datetime
 from enum import StrEnum
@@ -16,6 +15,7 @@ from rich.text import Text
 from infra.settings import Settings
 from projections.recommendations.report import Report
 from projections.status import STATUS_WORDS
+from services.cli.dates import DAY, MOMENT, day_option, moment_option
 from services.cli.output import console, err, fail, load_settings, with_connection, write_json
 from services.paper.render import PaperFormat
 
@@ -87,29 +87,27 @@ def print_report(report: Report, fmt: ReportFormat) -> None:
         console.print(report.since_note)
 
 
-def parse_day(text: str) -> date:
-    """A date given as YYYY-MM-DD; refused with what is wrong with it (typer names the option)."""
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
-        raise typer.BadParameter(f"not a valid date: {text!r} is not YYYY-MM-DD")
-    year, month, day = (int(part) for part in text.strip().split("-"))
-    try:
-        return date(year, month, day)
-    except ValueError as exc:
-        raise typer.BadParameter(f"not a valid date: {exc}") from None
-
-
 def report(
     as_of: Annotated[
-        date, typer.Option("--as-of", parser=parse_day, metavar="YYYY-MM-DD", help="Business date.")
+        date,
+        typer.Option("--as-of", parser=day_option("--as-of"), metavar=DAY, help="Business date."),
     ],
     since: Annotated[
         date | None,
         typer.Option(
-            parser=parse_day, metavar="YYYY-MM-DD", help="Start of 'since the last update'."
+            parser=day_option("--since"),
+            metavar=DAY,
+            help="Start of 'since the last update'; not after --as-of.",
         ),
     ] = None,
     known_at: Annotated[
-        datetime | None, typer.Option("--known-at", help="System time: what was known then.")
+        datetime | None,
+        typer.Option(
+            "--known-at",
+            parser=moment_option("--known-at"),
+            metavar=MOMENT,
+            help="System time: what was known then (a date: its start; no offset: local time).",
+        ),
     ] = None,
     inspection: Annotated[str | None, typer.Option(help="Only this inspection id.")] = None,
     committee: Annotated[
@@ -173,7 +171,7 @@ def handover(
     fmt: Annotated[PackFormat, typer.Option("--format")] = PackFormat.markdown,
     as_of: Annotated[
         date | None,
-        typer.Option("--as-of", parser=parse_day, metavar="YYYY-MM-DD", help="Default today."),
+        typer.Option("--as-of", parser=day_option("--as-of"), metavar=DAY, help="Default today."),
     ] = None,
 ) -> None:
     """The pack a new owner needs: text, status, owners, evidence, asks, last position."""
@@ -196,7 +194,13 @@ def handover(
 
 def paper(
     meeting: Annotated[
-        date, typer.Option(parser=parse_day, metavar="YYYY-MM-DD", help="The meeting date.")
+        date,
+        typer.Option(
+            # Its bounds are a meeting's, checked below (and by the API) with check_meeting.
+            parser=day_option("--meeting", bounded=False),
+            metavar=DAY,
+            help="The meeting date.",
+        ),
     ],
     committee: Annotated[
         str | None, typer.Option(help="Only this committee's updates (its id or its name).")
@@ -204,7 +208,13 @@ def paper(
     fmt: Annotated[PaperFormat, typer.Option("--format")] = PaperFormat.md,
     out: Annotated[Path | None, typer.Option("-o", "--out", help="File to write.")] = None,
     known_at: Annotated[
-        datetime | None, typer.Option("--known-at", help="Rebuild as the log stood then.")
+        datetime | None,
+        typer.Option(
+            "--known-at",
+            parser=moment_option("--known-at"),
+            metavar=MOMENT,
+            help="Rebuild as the log stood then (a date: its start; no offset: local time).",
+        ),
     ] = None,
 ) -> None:
     """The improvement update for a committee meeting, from the log alone."""

@@ -136,36 +136,67 @@ def down() -> None:
 
 def status() -> None:
     """Say what runs, where: broker (each node and the active controller of a cluster),
-    database, app, each component's readiness and restarts, API URL and projection lag."""
-    _print_status(load_settings())
+    database, app, each component's readiness and restarts, API URL and projection lag.
+
+    Exits 0 when everything runs and each component is ready; otherwise 1, its last line
+    (on stderr) naming what is stopped or not ready and what to do."""
+    settings = load_settings()
+    problem = _print_status(settings)
+    if problem is not None:
+        raise fail(problem)
 
 
-def _print_status(settings: Settings) -> None:
+APP = "app (api, decider, projector)"
+
+
+def _print_status(settings: Settings) -> str | None:
+    """Print the status; return one line naming what is stopped or not ready, or None."""
     from rich.table import Table
 
     infrastructure = infrastructure_status(settings)
     nodes = [s for s in infrastructure if s.node_id is not None]
     controller = _controller(settings) if any(s.running for s in nodes) else None
     table = Table("service", "state", "pid", "address")
+    stopped: list[str] = []
+    not_ready: list[str] = []
     for s in infrastructure:
         state = ("running" if s.running else "stopped") + ("" if s.managed else " (external)")
         if s.node_id is not None and s.node_id == controller:
             state += ", active controller"
+        if not s.running:
+            stopped.append(s.name)
         table.add_row(s.name, state, str(s.pid or "-"), s.address)
     pid = _app_pid(settings)
-    api_state = "running" if _api_healthy(settings) else ("starting" if pid else "stopped")
-    table.add_row("app (api, decider, projector)", api_state, str(pid or "-"), settings.api_url)
     supervised = supervisor_state(settings)
+    if _api_healthy(settings):
+        app_state = "running"
+    elif pid or supervised:
+        app_state = "starting"
+        not_ready.append("app (starting)")
+    else:
+        app_state = "stopped"
+    table.add_row(APP, app_state, str(pid or "-"), settings.api_url)
     for component in Component:
         port = settings.component_port(component.value)
         address = f"{_local_url(settings, port)}/health/ready" if port else "-"
         told = supervised.get(component.value, {})
         state = component_readiness(settings, component.value)
+        wrong = None
+        if state == "not answering" and app_state == "stopped":
+            # Nothing runs it (no `rectrack up` or `run` here): said once, as the app's.
+            state = "stopped"
+        elif not state.startswith(("ready", "no health port")):
+            wrong = state
         if told.get("crash_looping"):
             state += f", crash-looping (exit code {told.get('last_exit_code')})"
+            wrong = "crash-looping" + (f", {wrong}" if wrong else "")
+        if wrong is not None:
+            not_ready.append(f"{component.value} ({wrong})")
         if told.get("restarts"):
             state += f", restarted {told['restarts']} times"
         table.add_row(f"  {component.value}", state, str(told.get("pid") or "-"), address)
+    if app_state == "stopped":
+        stopped.append(APP)
     console.print(table)
     console.print(f"API:        {settings.api_url}")
     console.print(f"Bootstrap:  {settings.bootstrap_servers}")
@@ -178,6 +209,14 @@ def _print_status(settings: Settings) -> None:
     if all(s.running for s in infrastructure):
         _print_lag(settings)
         _print_topics(settings)
+    if stopped:
+        # `up` starts whatever of this home is not running, and leaves the rest as it is.
+        said = f"stopped: {', '.join(stopped)} — run `rectrack up`"
+        return said + (f"; not ready: {', '.join(not_ready)}" if not_ready else "")
+    if not_ready:
+        log = settings.log_dir / "app.log"
+        return f"not ready: {', '.join(not_ready)} — see the app's log ({log} under `rectrack up`)"
+    return None
 
 
 def _controller(settings: Settings) -> int | None:

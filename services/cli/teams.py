@@ -17,7 +17,7 @@ from events.outcome import Outcome
 from infra.kafka_security import KafkaAdminError, PrincipalInfo, list_principals
 from infra.team_credentials import CredentialsFileError, TeamCredentials, read_credentials_file
 from services.cli.admin import RoleChoice
-from services.cli.failures import kafka_problem
+from services.cli.failures import kafka_problem, unreachable_kafka_of
 from services.cli.output import cli_user, console, err, fail, load_settings
 from services.decider.principals import (
     InvalidFields,
@@ -264,7 +264,8 @@ def send(
         try:
             outcomes = asyncio.run(_send(team, commands, timeout))
         except (KafkaError, TimeoutError) as exc:
-            raise fail(f"Kafka, as {team.username}: {exc or type(exc).__name__}") from None
+            said = unreachable_kafka_of(team.kafka.bootstrap_servers, str(credentials))
+            raise fail(said or f"Kafka, as {team.username}: {exc or type(exc).__name__}") from None
     missing = [c for c in commands if c.line not in outcomes]
     for c in missing:
         err.print(f"line {c.line}: {c.command_id} no outcome within {timeout:g}s")

@@ -4,6 +4,8 @@
   name needs the others.
 - A date or datetime lies between 1900 and 50 years from now: asyncpg cannot encode some (a year
   1 moment at +14:00 is in year 0 in UTC), and none outside that range means anything here.
+- One that is no date at all is refused saying why, in the words the CLI uses for its options
+  (events/dates.py): `2024-13-45 is not a date (month 13 does not exist); use YYYY-MM-DD`.
 
 `checked_parameters` is an app-wide dependency, so a route added later is covered without a
 line of its own. Refusals are 422 naming the parameter, like every other input error.
@@ -21,7 +23,8 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import TypeAdapter, ValidationError
 
-from events.types import EARLIEST_BUSINESS_DATE, SINGLE_LINE_REFUSED, latest_business_date
+from events.dates import NotADate, read_day, read_moment
+from events.types import EARLIEST_BUSINESS_DATE, SINGLE_LINE_REFUSED, latest_query_date
 
 log = structlog.get_logger(__name__)
 
@@ -36,8 +39,8 @@ _PARSE: dict[Temporal, TypeAdapter[Any]] = {
 
 
 def latest(today: date | None = None) -> date:
-    """The last day a parameter may name: the end of the year of the latest business date."""
-    return date(latest_business_date(today).year, 12, 31)
+    """The last day a parameter may name (the CLI's options share the bound)."""
+    return latest_query_date(today)
 
 
 def control_character_reason(text: str) -> str | None:
@@ -91,6 +94,16 @@ def _temporal_parameters(route: APIRoute) -> dict[str, Temporal]:
     return found
 
 
+def not_a_date_reason(kind: Temporal, text: str, refusal: ValidationError) -> str:
+    """Why a parameter's text is no date (or datetime), as the CLI says it for an option; the
+    parser's own words for text pydantic refuses and ours would take."""
+    try:
+        read_day(text) if kind == "date" else read_moment(text)
+    except NotADate as exc:
+        return str(exc)
+    return str(refusal.errors()[0]["msg"])
+
+
 def _refuse(name: str, reason: str) -> HTTPException:
     return HTTPException(422, [{"field": name, "reason": reason}])
 
@@ -111,8 +124,9 @@ async def checked_parameters(request: Request) -> None:
             continue
         try:
             parsed = _PARSE[kind].validate_python(text)
-        except ValidationError:
-            continue  # not a date at all: FastAPI's own validation names it
+        except ValidationError as exc:
+            # Why, truly: pydantic says a time with hour 25 has "unexpected extra characters".
+            raise _refuse(name, not_a_date_reason(kind, text, exc)) from None
         reason = out_of_range_reason(parsed)
         if reason is not None:
             raise _refuse(name, reason)

@@ -121,6 +121,12 @@ async def test_the_paper_for_18_september_2024_matches_the_report_and_renders(
     again = tmp_path / "again" / "paper.md"
     rectrack(run_env, *rebuild.split()[1:], "--format", "md", "-o", str(again))
     assert again.read_text().split("\n---\n")[0] == text.split("\n---\n")[0]
+    # A moment typed without an offset is local time, and is compared with recorded times
+    # (which have one) without a TypeError: everything was known by then.
+    later = tmp_path / "later.md"
+    when = ("--known-at", "2070-01-01T00:00")
+    rectrack(run_env, "paper", "--meeting", "2024-09-18", *when, "--format", "md", "-o", str(later))
+    assert markdown_tables(later.read_text()) == expected
 
     pdf = tmp_path / "paper.pdf"
     rectrack(run_env, "paper", "--meeting", "2024-09-18", "--format", "pdf", "-o", str(pdf))

@@ -1,40 +1,77 @@
 """Failures that explain themselves: every command against a stack that is not running prints
-one line saying what is missing and what to run, exits non-zero, and shows no traceback;
-invalid input is refused with a true message. No secret is ever logged or printed."""
+one line saying what is missing and what to run, exits non-zero, and shows no traceback (the
+commands are read from the typer app, so none is forgotten; `status` names each part stopped
+and exits 1, `down` with nothing to stop says so and exits 0); invalid input is refused with a
+true message in one line, exit 1. No secret is ever logged or printed."""
 
 import json
 import os
 import stat
+from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from infra.kafka_security import KafkaCredentials
+from infra.private_files import write_private
 from infra.processes import free_port
-from tests.cli import rectrack
+from infra.team_credentials import TeamCredentials, write_credentials_file
+from services.cli.backup import Backup
+from services.cli.main import app
+from tests.cli import command_functions, rectrack
 
 SECRET = "hunter2-known-secret"
-# Every command that needs the stack, with valid arguments.
-COMMANDS = [
-    ["report", "--as-of", "2024-09-18"],
-    ["history", "x-2024/r1"],
-    ["handover", "x-2024/r1"],
-    ["paper", "--meeting", "2024-09-18"],
-    ["load", "{file}"],
-    ["verify"],
-    ["replay"],
-    ["tokens", "list"],
-    ["tokens", "create", "--name", "a", "--team", "t", "--role", "viewer"],
-    ["tokens", "revoke", "00000000-0000-0000-0000-000000000000"],
-    ["topics", "create"],
-    ["principals", "list"],
-    ["principals", "revoke", "someone"],
-    ["principals", "create", "--name", "n", "--team", "t", "--role", "viewer", "-o", "{dir}/c"],
-    ["backup", "-o", "{dir}/backup.bin"],
-    ["restore", "{dir}/none.bin"],
-    ["run", "-c", "decider"],
-    ["run", "-c", "projector"],
-    ["run", "-c", "api"],
-]
+# Every command that needs a running service, run against a stopped stack with valid arguments
+# ({name}: a file the `files` fixture makes): one line saying what is missing and what to run,
+# exit non-zero, no traceback. Keyed by the command as typed.
+NEEDS_THE_STACK: dict[str, list[list[str]]] = {
+    "report": [["report", "--as-of", "2024-09-18"]],
+    "history": [["history", "x-2024/r1"]],
+    "handover": [["handover", "x-2024/r1"]],
+    "paper": [["paper", "--meeting", "2024-09-18"]],
+    "load": [["load", "{commands}"]],
+    "verify": [["verify"]],
+    "replay": [["replay"]],
+    "send": [["send", "{progress}", "--credentials", "{credentials}"]],
+    "backup": [["backup", "-o", "{dir}/backup.json"]],
+    "restore": [["restore", "{backup}"]],  # a readable backup: the database is what is missing
+    "tokens list": [["tokens", "list"]],
+    "tokens create": [["tokens", "create", "--name", "a", "--team", "t", "--role", "viewer"]],
+    "tokens revoke": [["tokens", "revoke", "00000000-0000-0000-0000-000000000000"]],
+    "topics create": [["topics", "create"]],
+    "principals list": [["principals", "list"]],
+    "principals revoke": [["principals", "revoke", "someone"]],
+    "principals create": [
+        ["principals", "create", "--name", "n", "--team", "t", "--role", "viewer", "-o", "{dir}/c"]
+    ],
+    "run": [
+        ["run", "-c", "decider"],
+        ["run", "-c", "projector"],
+        ["run", "-c", "api"],
+        ["run", "--no-infrastructure"],  # all three (with the infrastructure, it is `up`)
+    ],
+}
+# The rest of `rectrack`, and where each is shown to do what it should with the stack stopped.
+ELSEWHERE = {
+    "status": "test_status_of_a_stopped_stack_says_each_part_is_stopped_and_exits_1",
+    "down": "test_down_with_nothing_running_says_so_and_exits_0",
+    "up": "starts the stack: tests/integration/test_lifecycle.py",
+    "demo": "starts the stack (`up`), then loads the demo: tests/e2e/test_demo_and_api.py",
+    "schema export": "needs no service: writes the subscribers' contract to files",
+}
+INVOCATIONS = [args for invocations in NEEDS_THE_STACK.values() for args in invocations]
+
+
+def test_every_command_is_run_against_a_stopped_stack_or_said_where_it_is() -> None:
+    """Read from the typer app itself: a command added later fails here until it is listed."""
+    commands = set(command_functions(app))
+    assert {"report", "tokens list", "principals revoke"} <= commands  # the reading works
+    missing = sorted(commands - NEEDS_THE_STACK.keys() - ELSEWHERE.keys())
+    assert not missing, f"add {missing} to NEEDS_THE_STACK (or to ELSEWHERE, saying why)"
+    assert not (NEEDS_THE_STACK.keys() | ELSEWHERE.keys()) - commands  # no stale names
+    assert not NEEDS_THE_STACK.keys() & ELSEWHERE.keys()
 
 
 def _private(path: Path, text: str) -> None:
@@ -65,13 +102,60 @@ def stopped(tmp_path: Path) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c[:2]))
+@pytest.fixture
+def files(stopped: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """The files the commands are given: each one valid, so the stack is what is missing."""
+    commands = tmp_path / "commands.ndjson"
+    commands.write_text("{}\n")
+    progress = tmp_path / "progress.ndjson"
+    progress.write_bytes(orjson.dumps(PROGRESS) + b"\n")
+    credentials = tmp_path / "team.json"
+    team_credentials(credentials, f"localhost:{stopped['RECTRACK_KAFKA_PORT']}")
+    backup = tmp_path / "backup.json"
+    document = Backup(
+        format="rectrack-backup",
+        version=1,
+        created_at=datetime.now(UTC),
+        schema_name="rectrack",
+        api_tokens=[],
+    )
+    write_private(backup, document.model_dump_json().encode())
+    return {
+        "commands": str(commands),
+        "progress": str(progress),
+        "credentials": str(credentials),
+        "backup": str(backup),
+        "dir": str(tmp_path),
+    }
+
+
+PROGRESS = {
+    "type": "ReportProgress",
+    "data": {
+        "recommendation_id": "x-2024/r1",
+        "position": "Trained",
+        "delivery_status": "on_track",
+    },
+}
+
+
+def team_credentials(path: Path, bootstrap_servers: str) -> None:
+    """A team system's credentials file whose password is the known secret."""
+    kafka = KafkaCredentials(
+        bootstrap_servers=bootstrap_servers,
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism="SCRAM-SHA-512",
+        username="team-system",
+        password=SECRET,
+    )
+    write_credentials_file(path, TeamCredentials(kafka, Ed25519PrivateKey.generate()))
+
+
+@pytest.mark.parametrize("command", INVOCATIONS, ids=" ".join)
 def test_a_stopped_stack_is_one_line_naming_what_to_run(
-    stopped: dict[str, str], tmp_path: Path, command: list[str]
+    stopped: dict[str, str], files: dict[str, str], command: list[str]
 ) -> None:
-    file = tmp_path / "commands.ndjson"
-    file.write_text("{}\n")
-    args = [a.format(file=file, dir=tmp_path) for a in command]
+    args = [a.format(**files) for a in command]
     done = rectrack(stopped, *args, check=False, timeout=90)
     assert done.returncode != 0
     assert "Traceback" not in done.stderr and "Unclosed" not in done.stderr
@@ -86,13 +170,60 @@ def test_a_stopped_stack_is_one_line_naming_what_to_run(
         assert len(lines) == 1, done.stderr
         said = lines[0].removeprefix("error: ")
         assert lines[0].startswith("error: ")
-    if args[0] == "restore":  # the file is read before anything is restored
-        assert said.startswith(f"cannot read the backup in {tmp_path}/none.bin"), said
-        return
     assert said in (
         f"cannot reach PostgreSQL at 127.0.0.1:{port} — run `rectrack up`",
         f"cannot reach Kafka at localhost:{kafka} — run `rectrack up`",
     ) or said.startswith(f"cannot reach Kafka at localhost:{kafka} — run `rectrack up`"), said
+    assert SECRET not in done.stderr + done.stdout
+
+
+def test_status_of_a_stopped_stack_says_each_part_is_stopped_and_exits_1(
+    stopped: dict[str, str],
+) -> None:
+    """A line per part, each "stopped", and the last line (stderr) what to run: exit 1, so a
+    script or a check can tell (it exits 0 only when every part runs and is ready)."""
+    done = rectrack(stopped, "status", check=False)
+    assert done.returncode == 1, done.stdout + done.stderr
+    rows = [line.split("│") for line in done.stdout.splitlines() if line.count("│") == 5]
+    states = {cells[1].strip(): cells[2].strip() for cells in rows}
+    assert states == {
+        "kafka": "stopped",
+        "postgres": "stopped",
+        "app (api, decider, projector)": "stopped",
+        "api": "stopped",
+        "decider": "stopped",
+        "projector": "stopped",
+    }, done.stdout
+    assert done.stderr.strip() == (
+        "error: stopped: kafka, postgres, app (api, decider, projector) — run `rectrack up`"
+    )
+    assert SECRET not in done.stderr + done.stdout
+
+
+def test_down_with_nothing_running_says_so_and_exits_0(stopped: dict[str, str]) -> None:
+    """Stopping what is stopped succeeds, as `up` of what runs does: what was asked for holds,
+    and a script that tears down whatever may run need not tell the cases apart."""
+    done = rectrack(stopped, "down", check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "stopped: nothing (not running)"
+    assert done.stderr == ""
+
+
+def test_send_to_a_broker_elsewhere_names_the_address_and_the_file(
+    stopped: dict[str, str], files: dict[str, str], tmp_path: Path
+) -> None:
+    """A team system's broker is not this home's: the advice is not `rectrack up`."""
+    elsewhere = f"localhost:{free_port()}"
+    credentials = tmp_path / "elsewhere.json"
+    team_credentials(credentials, elsewhere)
+    done = rectrack(
+        stopped, "send", files["progress"], "--credentials", str(credentials), check=False
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        f"error: cannot reach Kafka at {elsewhere} (the bootstrap_servers of {credentials}) — "
+        "check with whoever runs it that it is up (`rectrack status`), and the address"
+    )
     assert SECRET not in done.stderr + done.stdout
 
 
@@ -123,34 +254,74 @@ def test_a_debug_log_of_a_failing_component_holds_no_secret_and_is_all_json(
     assert SECRET not in done.stderr + done.stdout
 
 
+DAY = "use YYYY-MM-DD"
+MOMENT = "use YYYY-MM-DD[THH:MM[:SS]][Z|+HH:MM]"
+
+
 @pytest.mark.parametrize(
     ("args", "said"),
     [
-        (["report", "--as-of", "2024-13-45"], "not a valid date: month must be in 1..12"),
-        (["report", "--as-of", "2024-02-30"], "not a valid date: day is out of range for month"),
-        (["report", "--as-of", "18/09/2024"], "not a valid date: '18/09/2024' is not YYYY-MM-DD"),
-        (["paper", "--meeting", "2024-00-01"], "not a valid date: month must be in 1..12"),
+        (
+            ["report", "--as-of", "2024-13-45"],
+            f"--as-of: 2024-13-45 is not a date (month 13 does not exist); {DAY}",
+        ),
+        (
+            ["report", "--as-of", "2024-02-30"],
+            f"--as-of: 2024-02-30 is not a date (February 2024 has 29 days); {DAY}",
+        ),
+        (["report", "--as-of", "18/09/2024"], f"--as-of: 18/09/2024 is not a date; {DAY}"),
+        (
+            ["report", "--as-of", "2024-09-18", "--since", "2024-9-1"],
+            f"--since: 2024-9-1 is not a date; {DAY}",
+        ),
+        (
+            ["report", "--as-of", "2024-09-18", "--known-at", "2024-09-18T25:00"],
+            f"--known-at: 2024-09-18T25:00 is not a date or a time (hour 25: hours go up to 23); "
+            f"{MOMENT}",
+        ),
+        (
+            ["report", "--as-of", "1800-01-01"],
+            "--as-of: 1800-01-01 is out of range; use a date from 1900-01-01 to ",
+        ),
+        (
+            ["handover", "x-2024/r1", "--as-of", "2024-04-31"],
+            f"--as-of: 2024-04-31 is not a date (April 2024 has 30 days); {DAY}",
+        ),
+        (
+            ["paper", "--meeting", "2024-00-01"],
+            f"--meeting: 2024-00-01 is not a date (month 0 does not exist); {DAY}",
+        ),
+        (
+            ["paper", "--meeting", "1800-01-01"],
+            "--meeting: meeting must be between 1900-01-01 and ",
+        ),
+        (
+            ["paper", "--meeting", "2024-09-18", "--known-at", "noon"],
+            f"--known-at: noon is not a date or a time; {MOMENT}",
+        ),
         (
             ["report", "--as-of", "2024-09-18", "--since", "2024-10-01"],
-            "error: --since 2024-10-01 is after --as-of 2024-09-18",
+            "--since 2024-10-01 is after --as-of 2024-09-18: nothing can close in between",
         ),
         (
             ["load", "{file}", "--loader-role", "superuser"],
-            "error: --loader-role: no role 'superuser'; the roles are admin, contributor, "
+            "--loader-role: no role 'superuser'; the roles are admin, contributor, "
             "inspector, viewer",
         ),
     ],
+    ids=lambda value: " ".join(value) if isinstance(value, list) else "",
 )
 def test_invalid_input_is_refused_with_a_true_message(
     stopped: dict[str, str], tmp_path: Path, args: list[str], said: str
 ) -> None:
+    """One line, `error: ` and the option first, exit 1 like every other failure: before
+    anything is asked of the stack (which is stopped here)."""
     file = tmp_path / "commands.ndjson"
     file.write_text("{}\n")
     done = rectrack(stopped, *[a.format(file=file) for a in args], check=False)
-    assert done.returncode != 0
-    # typer frames a usage error in a box: its text, unwrapped
-    text = " ".join(done.stderr.replace("│", " ").split())
-    assert said in text, done.stderr
+    assert done.returncode == 1, done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith(f"error: {said}"), line
     assert "Traceback" not in done.stderr and "http" not in done.stderr
 
 

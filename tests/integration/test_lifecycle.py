@@ -3,6 +3,7 @@
 import os
 import socket
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,7 +49,12 @@ def test_up_twice_is_harmless_and_status_reports_addresses(own_env: dict[str, st
     assert "started:" in first.stdout
     second = rectrack(own_env, "up")
     assert "nothing (already running)" in second.stdout
-    status = rectrack(own_env, "status").stdout
+    # `up` waits for the API; the decider and projector are ready once they have partitions.
+    deadline = time.monotonic() + 90
+    while (done := rectrack(own_env, "status", check=False)).returncode != 0:
+        assert time.monotonic() < deadline, done.stdout + done.stderr
+        time.sleep(1)
+    status = done.stdout
     assert f"http://localhost:{own_env['RECTRACK_API_PORT']}" in status
     assert f"localhost:{own_env['RECTRACK_KAFKA_PORT']}" in status
     assert "stopped" not in status
@@ -62,7 +68,10 @@ def test_down_stops_everything_and_a_stale_pid_file_is_handled(own_env: dict[str
     dead.wait()
     (run_dir / "kafka.pid").write_text(str(dead.pid))
     (run_dir / "app.pid").write_text(str(dead.pid))
-    status = rectrack(own_env, "status").stdout
+    stopped = rectrack(own_env, "status", check=False)
+    assert stopped.returncode == 1
+    assert stopped.stderr.startswith("error: stopped: kafka, postgres, app")
+    status = stopped.stdout
     assert "running" not in status
     assert not (run_dir / "kafka.pid").exists()
     assert "nothing (not running)" in rectrack(own_env, "down").stdout

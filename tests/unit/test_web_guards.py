@@ -168,6 +168,43 @@ async def test_parameters_are_checked_before_anything_else(
     _headers_hold(response)
 
 
+@pytest.mark.parametrize(
+    ("path", "field", "reason"),
+    [
+        (
+            "/report?as_of=2024-13-45",
+            "as_of",
+            "2024-13-45 is not a date (month 13 does not exist); use YYYY-MM-DD",
+        ),
+        (
+            "/report?as_of=2024-09-18&since=2024-02-30",
+            "since",
+            "2024-02-30 is not a date (February 2024 has 29 days); use YYYY-MM-DD",
+        ),
+        (
+            # pydantic's own words were "unexpected extra characters at the end of the input"
+            "/report?as_of=2024-09-18&known_at=2024-09-18T25:00",
+            "known_at",
+            "2024-09-18T25:00 is not a date or a time (hour 25: hours go up to 23); "
+            "use YYYY-MM-DD[THH:MM[:SS]][Z|+HH:MM]",
+        ),
+        ("/paper?meeting=18/09/2024", "meeting", "18/09/2024 is not a date; use YYYY-MM-DD"),
+        (
+            "/recommendations/x/handover?as_of=2024-04-31",
+            "as_of",
+            "2024-04-31 is not a date (April 2024 has 30 days); use YYYY-MM-DD",
+        ),
+    ],
+)
+async def test_a_date_parameter_that_is_no_date_is_422_naming_it_and_why(
+    api: httpx.AsyncClient, path: str, field: str, reason: str
+) -> None:
+    """The same words as the CLI's options (events/dates.py), before any token is asked for."""
+    response = await api.get(path)
+    assert response.status_code == 422
+    assert response.json()["detail"] == [{"field": field, "reason": reason}]
+
+
 async def test_an_unhandled_error_is_a_bare_500_with_the_headers(api: httpx.AsyncClient) -> None:
     response = await api.get("/health")  # no pool without the lifespan: AttributeError
     assert response.status_code == 500
