@@ -84,6 +84,13 @@ def component_readiness(settings: Settings, component: str) -> str:
     return "ready" + (f" ({partitions})" if partitions else "")
 
 
+def _components_ready(settings: Settings) -> bool:
+    return all(
+        component_readiness(settings, c.value).startswith(("ready", "no health port"))
+        for c in Component
+    )
+
+
 Brokers = Annotated[
     int | None,
     typer.Option(
@@ -102,7 +109,7 @@ def _settings(brokers: int | None) -> Settings:
 
 def up(brokers: Brokers = None) -> None:
     """Start the broker (or a cluster of three), the database and the app (API, decider,
-    projector) in the background."""
+    projector) in the background; return once every component says it is ready."""
     settings = _settings(brokers)
     try:
         started = start_infrastructure(settings)
@@ -115,6 +122,13 @@ def up(brokers: Brokers = None) -> None:
             )
             started.append("app")
         wait_until(lambda: _api_healthy(settings), timeout=120, what="the rectrack API")
+        # Then each component's own readiness (its brokers, database and partitions): a
+        # command sent the moment `up` returns is decided, and its event projected, at once.
+        wait_until(
+            lambda: _components_ready(settings),
+            timeout=120,
+            what="every component (each one's /health/ready)",
+        )
     except (RuntimeError, TimeoutError, subprocess.CalledProcessError) as exc:
         raise fail(f"{exc} (logs in {settings.log_dir})") from exc
     console.print(f"started: {', '.join(started) or 'nothing (already running)'}")
